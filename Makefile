@@ -1,0 +1,47 @@
+# Bootstrap a local virtual environment, build the Cython kernels, run the two README commands.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+PYX    := $(wildcard csrc_cython/*.pyx csrc_cython/*.pxd)
+
+.PHONY: all install build demo test test-fast lint bench clean
+
+all: test
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Editable install with the dev extra; re-run when packaging metadata changes.
+$(STAMP): $(PY) pyproject.toml setup.py
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Compile the Cython extensions in place; re-run when a .pyx changes.
+build: $(STAMP) $(PYX)
+	$(PY) setup.py --quiet build_ext --inplace
+
+install: build
+
+demo: build
+	$(PY) examples/demo.py
+
+lint: build
+	$(VENV)/bin/ruff check crypten_lite benchmarks tests examples launcher
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+# The whole suite: static checks, then the tests against the compiled and the pure backend.
+test: lint
+	$(VENV)/bin/pytest
+	CRYPTEN_LITE_PURE=1 $(VENV)/bin/pytest
+
+test-fast: build
+	$(VENV)/bin/pytest -x
+
+bench: build
+	$(VENV)/bin/crypten-lite-bench
+
+clean:
+	rm -rf build $(VENV) crypten_lite/**/*.so csrc_cython/*.c

@@ -1,0 +1,1 @@
+"""crypten-lite-bench: benchmark suites printing a table and writing JSON records."""

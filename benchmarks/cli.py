@@ -1,0 +1,66 @@
+"""``crypten-lite-bench [SUITE ...] [--json PATH] [--reps N] [--quick]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from benchmarks import suite_ring
+from benchmarks.record import BenchRecord
+
+__all__ = ["SUITES", "format_table", "main"]
+
+SUITES: dict[str, Callable[[int, bool], list[BenchRecord]]] = {
+    "ring": suite_ring.run,
+}
+
+
+def _fmt_params(params: dict[str, object]) -> str:
+    return " ".join(f"{k}={v}" for k, v in params.items())
+
+
+def format_table(records: Sequence[BenchRecord]) -> str:
+    """A fixed-width table: one line per record."""
+    header = (
+        f"{'suite':<6} {'name':<14} {'params':<44} {'P':>2} {'median_s':>10} {'min_s':>10} "
+        f"{'rounds':>6} {'bytes/party':>12} {'max_err':>9} {'plain_s':>9}  extra"
+    )
+    lines = [header, "-" * len(header)]
+    for r in records:
+        plain = f"{r.plaintext_s:9.4f}" if r.plaintext_s is not None else f"{'-':>9}"
+        extra = " ".join(
+            f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.extra.items()
+        )
+        lines.append(
+            f"{r.suite:<6} {r.name:<14} {_fmt_params(r.params):<44} {r.parties:>2} "
+            f"{r.wall_s_median:10.4f} {r.wall_s_min:10.4f} {r.rounds:>6} "
+            f"{r.bytes_sent_per_party:>12} {r.max_abs_err:9.3g} {plain}  {extra}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="crypten-lite-bench", description=__doc__)
+    parser.add_argument("suites", nargs="*", help=f"suites to run (default all: {list(SUITES)})")
+    parser.add_argument("--json", type=Path, help="write the records as a JSON list here")
+    parser.add_argument("--reps", type=int, default=5, help="timed repetitions per row")
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
+    args = parser.parse_args(argv)
+    unknown = [s for s in args.suites if s not in SUITES]
+    if unknown:
+        parser.error(f"unknown suite(s) {unknown}; choose from {list(SUITES)}")
+    records: list[BenchRecord] = []
+    for name in args.suites or list(SUITES):
+        records.extend(SUITES[name](args.reps, args.quick))
+    print(format_table(records))
+    if args.json is not None:
+        args.json.write_text(json.dumps([r.to_json() for r in records], indent=2) + "\n")
+        print(f"wrote {len(records)} records to {args.json}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,82 @@
+"""Suite ``ring``: L0 kernels against numpy uint64 and float64 in the same run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import partial
+
+import numpy as np
+
+from benchmarks.record import BenchRecord, time_call
+from crypten_lite.ring import _gemm, _ring_np
+from crypten_lite.ring.backend import compiled_available, kernels_for
+
+__all__ = ["run"]
+
+SUITE = "ring"
+
+
+def _backends() -> list[str]:
+    return ["cython", "numpy"] if compiled_available() else ["numpy"]
+
+
+def _matmul_rows(sizes: list[int], reps: int, data: np.random.Generator) -> Iterator[BenchRecord]:
+    for n in sizes:
+        a = data.integers(0, 2**64, size=(n, n), dtype=np.uint64)
+        b = data.integers(0, 2**64, size=(n, n), dtype=np.uint64)
+        fa, fb = a.astype(np.float64), b.astype(np.float64)
+        float_t = time_call(partial(np.matmul, fa, fb), reps)
+        uint_reps = 1 if n >= 1024 else reps
+        uint_t = time_call(partial(np.matmul, a, b), uint_reps, warmup=0 if n >= 1024 else 1)
+        reference = a @ b
+        for backend in _backends():
+            kernels = kernels_for(backend)
+            result = _gemm.matmul(kernels, a, b)
+            mismatches = int(np.count_nonzero(result != reference))
+            t = time_call(partial(_gemm.matmul, kernels, a, b), reps)
+            yield BenchRecord.from_timing(
+                SUITE,
+                "matmul",
+                t,
+                params={"m": n, "k": n, "n": n, "backend": backend},
+                parties=1,
+                transport="none",
+                max_abs_err=float(mismatches),
+                plaintext_s=float_t.median,
+                extra={
+                    "numpy_uint64_s": uint_t.median,
+                    "speedup_vs_numpy_uint64": uint_t.median / t.median,
+                    "slowdown_vs_float64": t.median / float_t.median,
+                },
+            )
+
+
+def _conv_rows(reps: int, quick: bool, data: np.random.Generator) -> Iterator[BenchRecord]:
+    batch = 4 if quick else 32
+    x = data.integers(0, 2**64, size=(batch, 16, 28, 28), dtype=np.uint64)
+    w = data.integers(0, 2**64, size=(32, 16, 3, 3), dtype=np.uint64)
+    fx, fw = x.astype(np.float64), w.astype(np.float64)
+    cols, _ = _ring_np.im2col(fx[None], (3, 3), (1, 1), (1, 1), (1, 1), 1)
+    float_t = time_call(partial(np.matmul, fw.reshape(32, -1), cols[0, 0]), reps)
+    for backend in _backends():
+        kernels = kernels_for(backend)
+        t = time_call(partial(_gemm.conv_nd, kernels, x, w, (1, 1), (1, 1), (1, 1), 1), reps)
+        yield BenchRecord.from_timing(
+            SUITE,
+            "conv2d",
+            t,
+            params={"x": list(x.shape), "w": list(w.shape), "padding": 1, "backend": backend},
+            parties=1,
+            transport="none",
+            plaintext_s=float_t.median,
+            extra={"slowdown_vs_float64_gemm": t.median / float_t.median},
+        )
+
+
+def run(reps: int, quick: bool) -> list[BenchRecord]:
+    """All rows of the suite; ``quick`` shrinks sizes for a smoke run."""
+    data = np.random.default_rng(7)  # benchmark inputs only, never secret
+    sizes = [64, 128] if quick else [256, 512, 1024]
+    rows = list(_matmul_rows(sizes, reps, data))
+    rows.extend(_conv_rows(reps, quick, data))
+    return rows

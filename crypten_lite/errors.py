@@ -1,0 +1,42 @@
+"""The one exception hierarchy of crypten_lite.
+
+Every error the library raises on purpose derives from :class:`CryptenLiteError`. Errors about
+bad arguments also derive from the matching built-in (``TypeError``/``ValueError``) so callers
+that catch the built-ins keep working. Messages name the offending argument and never contain
+secret values.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "CryptenLiteError",
+    "EncodingError",
+    "EncodingRangeError",
+    "RingDTypeError",
+    "RingShapeError",
+]
+
+
+class CryptenLiteError(Exception):
+    """Base class of every error raised by crypten_lite."""
+
+
+class RingDTypeError(CryptenLiteError, TypeError):
+    """An array given to a ring kernel has the wrong dtype."""
+
+
+class RingShapeError(CryptenLiteError, ValueError):
+    """Arrays given to a ring kernel have incompatible shapes or an argument is out of range."""
+
+
+class EncodingError(CryptenLiteError, ValueError):
+    """A value cannot be encoded (NaN, infinity, bad parameters)."""
+
+
+class EncodingRangeError(EncodingError):
+    """A value lies outside the range an encoder can represent."""
+
+
+class BackendError(CryptenLiteError, RuntimeError):
+    """A requested compute backend is not available."""

@@ -1,0 +1,132 @@
+"""Normative pure-numpy reference for the ring Z_2^64 kernels.
+
+Every array is ``np.uint64``; unsigned wrap-around *is* reduction mod 2^64. The compiled twin
+``_ring_cy`` must agree with the functions here bit for bit. Inputs are assumed validated by
+:mod:`crypten_lite.ring.api`.
+
+Fast matmul: each operand is split into three *balanced* (signed) limbs at bit offsets
+0, 22 and 43 (widths 22, 21, 21), so every limb lies in [-2^21, 2^21). A product of two limbs
+is below 2^42 in magnitude, hence a sum of up to 2^11 of them is an integer below 2^53 and is
+computed exactly by a float64 GEMM (BLAS), in any summation order. Only the six limb pairs whose
+offset is below 64 matter mod 2^64. Longer inner dimensions are cut into chunks of 2048.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "LIMB_OFFSETS",
+    "MAX_EXACT_INNER",
+    "arshift",
+    "bits_pack",
+    "bits_unpack",
+    "combine_limbs",
+    "im2col",
+    "lshift",
+    "rshift",
+    "split_limbs",
+]
+
+U64 = npt.NDArray[np.uint64]
+F64 = npt.NDArray[np.float64]
+
+LIMB_OFFSETS: tuple[int, int, int] = (0, 22, 43)
+_LIMB_WIDTHS: tuple[int, int, int] = (22, 21, 21)
+MAX_EXACT_INNER = 2048  # K * 2^42 <= 2^53
+
+
+def split_limbs(a: U64) -> F64:
+    """Split ``a`` into balanced limbs: returns float64 ``(3, *a.shape)`` with
+    ``a == sum(limb[i] * 2^LIMB_OFFSETS[i]) mod 2^64`` and ``|limb| <= 2^21``."""
+    out = np.empty((3, a.size), dtype=np.float64)
+    rest = a.astype(np.uint64).reshape(-1)  # 1-D keeps numpy in array (wrapping) arithmetic
+    for i, width in enumerate(_LIMB_WIDTHS):
+        half = np.uint64(1 << (width - 1))
+        mask = np.uint64((1 << width) - 1)
+        digit = ((rest + half) & mask).astype(np.int64) - np.int64(1 << (width - 1))
+        out[i] = digit
+        rest = (rest - digit.view(np.uint64)) >> np.uint64(width)
+    return out.reshape(3, *a.shape)
+
+
+def combine_limbs(products: dict[tuple[int, int], F64]) -> U64:
+    """Sum exact float64 limb products ``P[i, j]`` shifted by their offsets, mod 2^64."""
+    if not products:
+        raise ValueError("combine_limbs needs at least one product")
+    acc: U64 | None = None
+    for (i, j), prod in products.items():
+        shift = np.uint64(LIMB_OFFSETS[i] + LIMB_OFFSETS[j])
+        term = np.left_shift(np.asarray(prod).astype(np.int64).view(np.uint64), shift)
+        if acc is None:
+            acc = np.array(term, dtype=np.uint64)  # a real array, also for 0-d results
+        else:
+            np.add(acc, term, out=acc)  # ufunc on arrays: wraps silently mod 2^64
+    return acc  # type: ignore[return-value]
+
+
+def arshift(a: U64, bits: int) -> U64:
+    """Arithmetic right shift of the two's-complement (signed) view of ``a``."""
+    return (a.view(np.int64) >> np.int64(bits)).view(np.uint64)
+
+
+def rshift(a: U64, bits: int) -> U64:
+    """Logical right shift."""
+    return a >> np.uint64(bits)
+
+
+def lshift(a: U64, bits: int) -> U64:
+    """Left shift mod 2^64."""
+    return a << np.uint64(bits)
+
+
+def bits_unpack(a: U64) -> npt.NDArray[np.uint8]:
+    """Bit decomposition: ``out[..., k]`` is bit ``k`` (LSB first) of ``a``, as uint8 0/1."""
+    as_bytes = np.ascontiguousarray(a).astype("<u8", copy=False).view(np.uint8)
+    bits = np.unpackbits(as_bytes.reshape(*a.shape, 8), axis=-1, bitorder="little")
+    return bits.reshape(*a.shape, 64)
+
+
+def bits_pack(bits: npt.NDArray[np.uint8]) -> U64:
+    """Inverse of :func:`bits_unpack`: ``bits[..., 64]`` of 0/1 values to uint64."""
+    packed = np.packbits(bits.astype(np.uint8, copy=False), axis=-1, bitorder="little")
+    return np.ascontiguousarray(packed).view("<u8").astype(np.uint64, copy=False)[..., 0]
+
+
+def im2col(
+    x_limbs: F64,
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: tuple[int, ...],
+    dilation: tuple[int, ...],
+    groups: int,
+) -> tuple[F64, tuple[int, ...]]:
+    """Unfold limb stacks ``(3, N, C, *spatial)`` for a grouped convolution.
+
+    Returns ``cols`` of shape ``(3, groups, (C / groups) * prod(kernel), N * prod(out))`` and
+    the output spatial shape.
+    """
+    dims = len(kernel)
+    padded = np.pad(x_limbs, [(0, 0)] * 3 + [(p, p) for p in padding])
+    limbs, n, c = padded.shape[:3]
+    out_spatial = tuple(
+        (padded.shape[3 + i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1
+        for i in range(dims)
+    )
+    base = padded.strides
+    windows = np.lib.stride_tricks.as_strided(
+        padded,
+        shape=(limbs, n, c, *out_spatial, *kernel),
+        strides=(
+            *base[:3],
+            *(base[3 + i] * stride[i] for i in range(dims)),
+            *(base[3 + i] * dilation[i] for i in range(dims)),
+        ),
+        writeable=False,
+    )
+    order = (0, 2, *range(3 + dims, 3 + 2 * dims), 1, *range(3, 3 + dims))
+    cols = windows.transpose(order).reshape(
+        limbs, groups, (c // groups) * int(np.prod(kernel)), n * int(np.prod(out_spatial))
+    )
+    return cols, out_spatial

@@ -1,0 +1,39 @@
+"""Build configuration for the compiled kernels only; metadata lives in pyproject.toml."""
+
+from __future__ import annotations
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+_COMPILE_ARGS = ["-O3"]
+
+_EXTENSIONS = [
+    Extension(
+        "crypten_lite.ring._ring_cy",
+        ["csrc_cython/_ring_cy.pyx"],
+        include_dirs=[np.get_include()],
+        extra_compile_args=_COMPILE_ARGS,
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    ),
+    Extension(
+        "crypten_lite.encoding._encoding_cy",
+        ["csrc_cython/_encoding_cy.pyx"],
+        include_dirs=[np.get_include()],
+        extra_compile_args=_COMPILE_ARGS,
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    ),
+]
+
+setup(
+    ext_modules=cythonize(
+        _EXTENSIONS,
+        compiler_directives={
+            "language_level": "3",
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,
+            "initializedcheck": False,
+        },
+    ),
+)

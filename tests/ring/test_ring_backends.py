@@ -1,0 +1,79 @@
+"""The compiled kernels agree with the normative numpy reference bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from crypten_lite import ring
+from crypten_lite.errors import BackendError
+from crypten_lite.ring import _gemm, _ring_np
+from crypten_lite.ring.backend import PURE_ENV_VAR, active_kernels, kernels_for
+from tests.helpers import RING_EDGES
+
+cy = pytest.importorskip("crypten_lite.ring._ring_cy", reason="compiled backend not built")
+
+EDGE_OR_ANY = st.one_of(st.sampled_from([int(v) for v in RING_EDGES]), st.integers(0, 2**64 - 1))
+U64_ARRAYS = hnp.arrays(
+    np.uint64, hnp.array_shapes(min_dims=0, max_dims=3, max_side=6), elements=EDGE_OR_ANY
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(U64_ARRAYS)
+def test_split_limbs_agree_and_recompose(a):
+    limbs = cy.split_limbs(a)
+    np.testing.assert_array_equal(limbs, _ring_np.split_limbs(a))
+    assert limbs.shape == (3, *a.shape)
+    assert np.all(np.abs(limbs) <= 2**21)
+    recomposed = np.zeros(a.shape, dtype=np.uint64)
+    for i, off in enumerate(_ring_np.LIMB_OFFSETS):
+        term = np.asarray(limbs[i]).astype(np.int64).view(np.uint64) << np.uint64(off)
+        np.add(recomposed, term, out=recomposed)
+    np.testing.assert_array_equal(recomposed, a)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 9), st.integers(1, 5), st.data())
+def test_matmul_backends_agree(m, k, n, data):
+    a = data.draw(hnp.arrays(np.uint64, (m, k), elements=EDGE_OR_ANY))
+    b = data.draw(hnp.arrays(np.uint64, (k, n), elements=EDGE_OR_ANY))
+    want = np.matmul(a, b)
+    for name in ("cython", "numpy"):
+        k = kernels_for(name)
+        got = _gemm.limb_matmul(k, k.split_limbs(a), k.split_limbs(b))
+        np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(U64_ARRAYS)
+def test_bit_unpack_and_pack_agree(a):
+    bits = cy.bits_unpack(a)
+    np.testing.assert_array_equal(bits, _ring_np.bits_unpack(a))
+    np.testing.assert_array_equal(_ring_np.bits_pack(bits), a)
+
+
+def test_combine_limbs_rejects_mismatched_products():
+    with pytest.raises(ValueError, match="shape"):
+        cy.combine_limbs({(0, 0): np.zeros(2), (0, 1): np.zeros(3)})
+    with pytest.raises(ValueError, match="at least one"):
+        cy.combine_limbs({})
+
+
+def test_environment_selects_the_backend(monkeypatch):
+    monkeypatch.setenv(PURE_ENV_VAR, "1")
+    assert active_kernels().name == "numpy"
+    monkeypatch.setenv(PURE_ENV_VAR, "0")
+    assert active_kernels().name == "cython"
+    monkeypatch.delenv(PURE_ENV_VAR)
+    assert active_kernels().name == "cython"
+    assert ring.compiled_available()
+
+
+def test_unknown_backend_name_is_rejected():
+    with pytest.raises(ValueError, match="unknown ring backend"):
+        kernels_for("fortran")
+    assert issubclass(BackendError, RuntimeError)
