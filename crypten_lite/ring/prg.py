@@ -52,7 +52,7 @@ Shape = int | tuple[int, ...]
 BytesLike = bytes | bytearray | memoryview
 
 KEY_SIZES: tuple[int, ...] = (16, 32)
-DEFAULT_KEY_SIZE = 16  # AES-128: about 30% faster than AES-256 here (see tests/ring/test_prg.py)
+DEFAULT_KEY_SIZE = 16  # AES-128: ~25% faster keystream than AES-256 (AES-NI, 10 vs 14 rounds)
 NONCE_SIZE = 16
 SEED_SIZE = 32
 SEED_SALT = b"crypten_lite.prg.seed.v1"
@@ -94,7 +94,7 @@ def _count(value: object, name: str) -> int:
 def _normalize_shape(shape: object) -> tuple[int, ...]:
     """``int`` or sequence of ints -> tuple of non-negative ints."""
     if isinstance(shape, (tuple, list)):
-        return tuple(_count(d, "shape") for d in shape)
+        return tuple(_count(d, "shape entry") for d in shape)
     return (_count(shape, "shape"),)
 
 

@@ -1,0 +1,42 @@
+"""crypten-lite-bench writes the DESIGN.md §5 record schema and prints a table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks.cli import main
+
+REQUIRED_KEYS = {
+    "suite",
+    "name",
+    "params",
+    "parties",
+    "transport",
+    "wall_s_median",
+    "wall_s_min",
+    "reps",
+    "rounds",
+    "bytes_sent_per_party",
+    "max_abs_err",
+    "plaintext_s",
+}
+
+
+def test_quick_ring_suite_writes_records(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["ring", "--quick", "--reps", "1", "--json", str(out)]) == 0
+    records = json.loads(out.read_text())
+    assert records, "no records written"
+    for record in records:
+        assert REQUIRED_KEYS <= record.keys()
+        assert record["wall_s_min"] <= record["wall_s_median"]
+    matmuls = [r for r in records if r["name"] == "matmul"]
+    assert matmuls and all(r["max_abs_err"] == 0 for r in matmuls)  # exact vs numpy uint64
+    assert "matmul" in capsys.readouterr().out
+
+
+def test_unknown_suite_is_rejected():
+    with pytest.raises(SystemExit):
+        main(["no-such-suite"])
