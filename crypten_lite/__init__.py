@@ -5,9 +5,26 @@ The package namespace holds the safe public API only; importing it has no side e
 
 from __future__ import annotations
 
-from crypten_lite import errors, ring
+from crypten_lite import encoding, errors, mpc, ring
+from crypten_lite.config import SessionConfig
 from crypten_lite.config_report import show_config
+from crypten_lite.session import Session, current_session
+from crypten_lite.tensor import MPCTensor, cat, cryptensor, stack
 
-__all__ = ["__version__", "errors", "ring", "show_config"]
+__all__ = [
+    "MPCTensor",
+    "Session",
+    "SessionConfig",
+    "__version__",
+    "cat",
+    "cryptensor",
+    "current_session",
+    "encoding",
+    "errors",
+    "mpc",
+    "ring",
+    "show_config",
+    "stack",
+]
 
 __version__ = "0.1.0"

@@ -10,11 +10,17 @@ from __future__ import annotations
 
 __all__ = [
     "BackendError",
+    "CommunicationError",
     "CryptenLiteError",
     "EncodingError",
     "EncodingRangeError",
+    "PeerLostError",
+    "PeerTimeoutError",
+    "ProtocolError",
     "RingDTypeError",
     "RingShapeError",
+    "SessionError",
+    "ShareError",
 ]
 
 
@@ -40,3 +46,27 @@ class EncodingRangeError(EncodingError):
 
 class BackendError(CryptenLiteError, RuntimeError):
     """A requested compute backend is not available."""
+
+
+class CommunicationError(CryptenLiteError, RuntimeError):
+    """A message could not be delivered or received."""
+
+
+class PeerTimeoutError(CommunicationError, TimeoutError):
+    """A peer did not send an expected message within the configured timeout."""
+
+
+class PeerLostError(CommunicationError):
+    """A peer failed or disconnected; the job cannot continue."""
+
+
+class ProtocolError(CryptenLiteError, RuntimeError):
+    """Parties disagree about the protocol state (out-of-order message, malformed request)."""
+
+
+class SessionError(CryptenLiteError, ValueError):
+    """A session is missing, or tensors from different sessions were mixed."""
+
+
+class ShareError(CryptenLiteError, ValueError):
+    """Invalid arguments for sharing or revealing (bad src/dst, shape mismatch, bad value)."""

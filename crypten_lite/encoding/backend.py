@@ -1,0 +1,130 @@
+"""Choice of the encoding kernel backend, mirroring :mod:`crypten_lite.ring.backend`: the
+compiled twin unless ``CRYPTEN_LITE_PURE=1`` or the extension is missing. The environment is
+read on each call; the two kernel tables are built once (cached). No module-level state.
+
+The compiled table keeps numpy's kernel where numpy is already as fast. Best of 15 on the
+2-core dev VM (AVX-512 CPU; numpy dispatches SIMD at run time while the extension is built
+for baseline x86-64), numpy vs Cython, 10^6 elements unless noted:
+
+=========================  ========  ========  ==========
+kernel                     numpy ms  Cython ms  table uses
+=========================  ========  ========  ==========
+fixed_encode_float         5.0       2.2-3.5    Cython
+fixed_decode               1.2       0.85       Cython
+quantize_centered          7.7       3.5        Cython
+dequantize (int8)          1.25      0.45       Cython
+center (int8, 256x256)     0.04      0.02       Cython
+fixed_encode_int           1.4       1.4        numpy
+quantize (int8)            3.0-3.5   3.4-4.6    numpy
+requantize (256x256)       0.21      0.26       numpy
+=========================  ========  ========  ==========
+
+The Cython ``quantize``/``requantize``/``fixed_encode_int`` stay in the extension (and in the
+differential tests) for builds with wider SIMD.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from crypten_lite.encoding import _encoding_np
+from crypten_lite.errors import BackendError
+
+__all__ = [
+    "PURE_ENV_VAR",
+    "EncodingKernels",
+    "active_kernels",
+    "compiled_available",
+    "kernels_for",
+]
+
+PURE_ENV_VAR = "CRYPTEN_LITE_PURE"
+
+
+@dataclass(frozen=True)
+class EncodingKernels:
+    """The per-backend kernels the encoding API dispatches to (see ``_encoding_np``)."""
+
+    name: str
+    fixed_encode_float: Callable[..., Any]
+    fixed_encode_int: Callable[..., Any]
+    fixed_decode: Callable[..., Any]
+    quantize: Callable[..., Any]
+    quantize_centered: Callable[..., Any]
+    dequantize: Callable[..., Any]
+    center: Callable[..., Any]
+    requantize: Callable[..., Any]
+
+
+def _load_compiled() -> ModuleType | None:
+    try:
+        return importlib.import_module("crypten_lite.encoding._encoding_cy")
+    except ImportError:
+        return None
+
+
+def compiled_available() -> bool:
+    """Whether the Cython extension is importable."""
+    return _compiled_kernels() is not None
+
+
+@functools.cache
+def _reference_kernels() -> EncodingKernels:
+    return EncodingKernels(
+        name="numpy",
+        fixed_encode_float=_encoding_np.fixed_encode_float,
+        fixed_encode_int=_encoding_np.fixed_encode_int,
+        fixed_decode=_encoding_np.fixed_decode,
+        quantize=_encoding_np.quantize,
+        quantize_centered=_encoding_np.quantize_centered,
+        dequantize=_encoding_np.dequantize,
+        center=_encoding_np.center,
+        requantize=_encoding_np.requantize,
+    )
+
+
+@functools.cache
+def _compiled_kernels() -> EncodingKernels | None:
+    module = _load_compiled()
+    if module is None or not hasattr(module, "fixed_encode_float"):
+        return None
+    return EncodingKernels(
+        name="cython",
+        fixed_encode_float=module.fixed_encode_float,
+        fixed_encode_int=_encoding_np.fixed_encode_int,  # numpy as fast
+        fixed_decode=module.fixed_decode,
+        quantize=_encoding_np.quantize,  # numpy (SIMD divide/rint) as fast
+        quantize_centered=module.quantize_centered,
+        dequantize=module.dequantize,
+        center=module.center,
+        requantize=_encoding_np.requantize,  # numpy as fast
+    )
+
+
+def kernels_for(name: str) -> EncodingKernels:
+    """The kernel table named ``"numpy"`` or ``"cython"``; raises if unavailable."""
+    if name == "numpy":
+        return _reference_kernels()
+    if name == "cython":
+        compiled = _compiled_kernels()
+        if compiled is None:
+            raise BackendError(
+                "backend 'cython' requested but crypten_lite.encoding._encoding_cy is not "
+                "built; run `make build` or unset CRYPTEN_LITE_PURE"
+            )
+        return compiled
+    raise ValueError(f"unknown encoding backend {name!r}; expected 'numpy' or 'cython'")
+
+
+def active_kernels() -> EncodingKernels:
+    """The backend in force now: the reference if ``CRYPTEN_LITE_PURE=1``, else the compiled
+    twin when it is built, else the reference."""
+    if os.environ.get(PURE_ENV_VAR, "0") == "1":
+        return _reference_kernels()
+    return _compiled_kernels() or _reference_kernels()

@@ -1,0 +1,8 @@
+"""L4: protocols on shares. Each function takes a session-like context first."""
+
+from __future__ import annotations
+
+from crypten_lite.protocols import beaver, truncation
+from crypten_lite.protocols.context import ProtocolContext, open_arith, open_binary
+
+__all__ = ["ProtocolContext", "beaver", "open_arith", "open_binary", "truncation"]

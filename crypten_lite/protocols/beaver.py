@@ -1,0 +1,66 @@
+"""Beaver-triple products of arithmetic sharings: elementwise, matmul, convolution.
+
+1. The dealer provides ``[a], [b], [c]`` with ``c = a ∘ b`` (``∘`` the bilinear op).
+2. Open ``e = x - a`` and ``f = y - b`` together.
+3. ``[z] = [c] + e ∘ [b] + [a] ∘ f`` (+ ``e ∘ f`` on party 0), so ``z = x ∘ y``.
+
+Cost: 1 round; ``(N-1) (|x| + |y|)`` ring elements sent per party; one triple. No truncation:
+fixed-point callers truncate the result (see ``truncation``).
+Reference: Beaver, "Efficient multiparty protocols using circuit randomization", CRYPTO '91.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from crypten_lite import ring
+from crypten_lite.protocols.context import ProtocolContext, open_arith
+from crypten_lite.providers.kinds import Params
+
+__all__ = ["bilinear", "conv", "matmul", "mul"]
+
+U64 = npt.NDArray[np.uint64]
+BinaryOp = Callable[[U64, U64], U64]
+
+
+def bilinear(ctx: ProtocolContext, x: U64, y: U64, kind: str, params: Params, op: BinaryOp) -> U64:
+    """``[op(x, y)]`` for a bilinear ``op`` whose triple kind is ``kind`` (see module doc)."""
+    triple = ctx.provider.get(kind, params)
+    a, b = triple["a"], triple["b"]
+    e, f = open_arith(ctx, ring.sub(x, a), ring.sub(y, b))
+    z = ring.add(triple["c"], ring.add(op(e, b), op(a, f)))
+    if ctx.rank == 0:
+        z = ring.add(z, op(e, f))
+    return z
+
+
+def mul(ctx: ProtocolContext, x: U64, y: U64) -> U64:
+    """Elementwise ``[x * y]`` with broadcasting. 1 round."""
+    return bilinear(ctx, x, y, "mul", (x.shape, y.shape), ring.mul)
+
+
+def matmul(ctx: ProtocolContext, x: U64, y: U64) -> U64:
+    """``[x @ y]`` (numpy matmul semantics). 1 round."""
+    return bilinear(ctx, x, y, "matmul", (x.shape, y.shape), ring.matmul)
+
+
+def conv(
+    ctx: ProtocolContext,
+    x: U64,
+    w: U64,
+    stride: tuple[int, ...],
+    padding: tuple[int, ...],
+    dilation: tuple[int, ...],
+    groups: int,
+) -> U64:
+    """``[conv(x, w)]`` (1-D or 2-D by ``x.ndim``, torch layout). 1 round."""
+    fn = ring.conv1d if x.ndim == 3 else ring.conv2d
+
+    def op(a: U64, b: U64) -> U64:
+        return fn(a, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+    params: Params = (x.shape, w.shape, stride, padding, dilation, (groups,))
+    return bilinear(ctx, x, w, "conv", params, op)

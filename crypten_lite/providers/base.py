@@ -1,0 +1,117 @@
+"""Party side of every provider: draw shares from the stream shared with the dealer, and (on
+the last party only) obtain the corrections for the derived components.
+
+Requests are issued when a protocol asks for randomness and the corrections are collected
+lazily, the first time a derived share is read, so the dealer's round trip overlaps the
+protocol's own communication round instead of adding one. Pending requests are settled in the
+order they were made, which is the order the dealer answers them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import deque
+
+import numpy as np
+import numpy.typing as npt
+
+from crypten_lite.providers.engine import layout_of
+from crypten_lite.providers.kinds import Params
+from crypten_lite.ring.prg import AesCtrPrg
+
+__all__ = ["CorrectionSource", "Correlation", "Provider"]
+
+U64 = npt.NDArray[np.uint64]
+
+
+class CorrectionSource(ABC):
+    """Where the last party's derived shares come from (the dealer rank, or a local engine)."""
+
+    @abstractmethod
+    def request(self, kind: str, params: Params) -> None:
+        """Start producing the corrections of one request (non-blocking where possible)."""
+
+    @abstractmethod
+    def collect(self, kind: str, params: Params) -> dict[str, U64]:
+        """The corrections of the oldest outstanding request (must be ``(kind, params)``)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Tell the source no more requests will come."""
+
+
+class Correlation:
+    """One party's shares of one correlated-randomness request, by component name."""
+
+    def __init__(self, provider: Provider, kind: str, params: Params, shares: dict[str, U64]):
+        self._provider = provider
+        self.kind = kind
+        self.params = params
+        self._shares = shares
+        self.settled = provider.source is None
+
+    def _settle(self, corrections: dict[str, U64]) -> None:
+        self._shares.update(corrections)
+        self.settled = True
+
+    def __getitem__(self, name: str) -> U64:
+        if name not in self._shares:
+            self._provider.settle_through(self)
+        return self._shares[name]
+
+    def __repr__(self) -> str:
+        return f"Correlation(kind={self.kind!r}, components={sorted(self._shares)}, <hidden>)"
+
+
+class Provider:
+    """Correlated randomness for one party (see module docstring)."""
+
+    name = "provider"
+
+    def __init__(
+        self, rank: int, world_size: int, stream: AesCtrPrg, source: CorrectionSource | None
+    ) -> None:
+        self.rank = rank
+        self.world_size = world_size
+        self._stream = stream
+        self.source = source  # set on the last party only
+        self._pending: deque[Correlation] = deque()
+        self.requests = 0
+
+    @property
+    def is_corrected_party(self) -> bool:
+        return self.rank == self.world_size - 1
+
+    def get(self, kind: str, params: Params) -> Correlation:
+        """Shares of a fresh ``kind`` correlation; see ``providers.kinds`` for the kinds."""
+        free, derived = layout_of(kind, params)
+        shares = {c.name: self._stream.ring_elements(c.shape) for c in free}
+        self.requests += 1
+        if not self.is_corrected_party:
+            shares.update({c.name: self._stream.ring_elements(c.shape) for c in derived})
+            return Correlation(self, kind, params, shares)
+        correlation = Correlation(self, kind, params, shares)
+        if self.source is not None:
+            self.source.request(kind, params)
+            self._pending.append(correlation)
+        return correlation
+
+    def settle_through(self, target: Correlation) -> None:
+        """Collect corrections for every pending request up to and including ``target``."""
+        if self.source is None:
+            raise KeyError("correlation component missing")  # pragma: no cover - invariant
+        while self._pending:
+            oldest = self._pending.popleft()
+            oldest._settle(self.source.collect(oldest.kind, oldest.params))
+            if oldest is target:
+                return
+
+    def close(self) -> None:
+        """Settle outstanding requests and release the source."""
+        if self.source is not None:
+            while self._pending:
+                oldest = self._pending.popleft()
+                oldest._settle(self.source.collect(oldest.kind, oldest.params))
+            self.source.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(rank={self.rank}, requests={self.requests})"

@@ -1,0 +1,83 @@
+"""The dealer's computation, shared by the trusted dealer rank and the insecure local dealer.
+
+For a request, every party ``i`` draws its share of each *free* component from the stream it
+shares with the dealer, and parties ``0 .. N-2`` also draw their shares of each *derived*
+component. The dealer replays all those draws, so it knows the free values (sum or XOR of the
+draws), computes the derived values, and the last party's derived shares are the corrections
+``value - sum(other shares)`` (or XOR). Draw order: free components, then derived ones, in
+the order the kind lists them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from crypten_lite.errors import ProtocolError
+from crypten_lite.providers.kinds import ARITHMETIC, KINDS, Component, Params
+from crypten_lite.ring.prg import AesCtrPrg
+
+__all__ = ["MAX_ELEMENTS", "DealerEngine", "combine_shares", "layout_of", "split_off"]
+
+U64 = npt.NDArray[np.uint64]
+MAX_ELEMENTS = 1 << 28  # per component; a request above this is refused as malformed
+
+
+def layout_of(kind: str, params: Params) -> tuple[list[Component], list[Component]]:
+    """Free and derived components of a request, validated."""
+    if kind not in KINDS:
+        raise ProtocolError(f"unknown correlated-randomness kind {kind!r}")
+    try:
+        free, derived = KINDS[kind].layout(params)
+    except (IndexError, ValueError, TypeError) as err:
+        raise ProtocolError(f"malformed parameters for kind {kind!r}") from err
+    for comp in (*free, *derived):
+        if int(np.prod(comp.shape, dtype=np.int64)) > MAX_ELEMENTS:
+            raise ProtocolError(f"request for kind {kind!r} exceeds {MAX_ELEMENTS} elements")
+    return free, derived
+
+
+def combine_shares(form: str, shares: list[U64]) -> U64:
+    """Sum (arithmetic) or XOR (binary) of shares."""
+    total = shares[0].copy()
+    for share in shares[1:]:
+        if form == ARITHMETIC:
+            np.add(total, share, out=total)
+        else:
+            np.bitwise_xor(total, share, out=total)
+    return total
+
+
+def split_off(form: str, value: U64, others: list[U64]) -> U64:
+    """The share that completes ``others`` to ``value``."""
+    if not others:
+        return value.copy()
+    rest = combine_shares(form, others)
+    return np.subtract(value, rest) if form == ARITHMETIC else np.bitwise_xor(value, rest)
+
+
+class DealerEngine:
+    """Replays every party's dealer stream and computes the last party's corrections."""
+
+    def __init__(self, party_streams: list[AesCtrPrg], private_stream: AesCtrPrg) -> None:
+        self._streams = party_streams
+        self._private = private_stream
+
+    def corrections(self, kind: str, params: Params) -> dict[str, U64]:
+        """The last party's shares of the derived components (the only data sent)."""
+        free, derived = layout_of(kind, params)
+        n = len(self._streams)
+        free_draws = [{c.name: s.ring_elements(c.shape) for c in free} for s in self._streams]
+        derived_draws = [
+            {c.name: s.ring_elements(c.shape) for c in derived} for s in self._streams[: n - 1]
+        ]
+        values = {c.name: combine_shares(c.form, [d[c.name] for d in free_draws]) for c in free}
+        derived_values = KINDS[kind].derive(values, params, self._private)
+        return {
+            c.name: split_off(
+                c.form,
+                np.broadcast_to(derived_values[c.name], c.shape).astype(np.uint64),
+                [d[c.name] for d in derived_draws],
+            )
+            for c in derived
+        }

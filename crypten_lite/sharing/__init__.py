@@ -1,0 +1,8 @@
+"""L2: share and reveal values; pseudo-random zero-sharing."""
+
+from __future__ import annotations
+
+from crypten_lite.sharing.share import ARITHMETIC, BINARY, combine, reveal, share_from
+from crypten_lite.sharing.zero import PairwiseStreams
+
+__all__ = ["ARITHMETIC", "BINARY", "PairwiseStreams", "combine", "reveal", "share_from"]

@@ -1,0 +1,89 @@
+"""Sharing a value from a source party and revealing shares, arithmetic (sum mod 2^64) and
+binary (XOR). Functions take the communicator and pairwise streams explicitly.
+
+Costs, per party, for ``n`` ring elements and ``N`` parties:
+- ``share_from`` with the shape passed by all: 0 rounds, 0 bytes (zero-sharing plus the
+  source's value). With ``shape=None`` on all parties: 1 round to learn the shape.
+- ``reveal`` to all: 1 round, ``(N-1) n`` elements sent. To one party: 1 round, ``n`` elements
+  sent by each other party.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from crypten_lite.errors import ShareError
+from crypten_lite.sharing.zero import PairwiseStreams
+from crypten_lite.transport.base import Communicator
+
+__all__ = ["ARITHMETIC", "BINARY", "combine", "reveal", "share_from"]
+
+U64 = npt.NDArray[np.uint64]
+ARITHMETIC = "arithmetic"
+BINARY = "binary"
+
+
+def _check_party(comm: Communicator, value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ShareError(f"{name} must be a party rank (int), got {type(value).__name__}")
+    if not 0 <= int(value) < comm.world_size:
+        raise ShareError(
+            f"{name}={value} is not a party rank; parties are 0..{comm.world_size - 1}"
+        )
+    return int(value)
+
+
+def combine(kind: str, shares: list[U64]) -> U64:
+    """Reconstruct a value from all shares."""
+    total = np.array(shares[0], dtype=np.uint64, copy=True)
+    for share in shares[1:]:
+        if kind == ARITHMETIC:
+            np.add(total, share, out=total)
+        else:
+            np.bitwise_xor(total, share, out=total)
+    return total
+
+
+def share_from(
+    comm: Communicator,
+    zeros: PairwiseStreams,
+    value: U64 | None,
+    src: int,
+    shape: tuple[int, ...] | None = None,
+    kind: str = ARITHMETIC,
+) -> U64:
+    """This party's share of ``value`` held by party ``src`` (ring elements).
+
+    Every party passes the same ``shape`` (0 rounds), or every party passes ``None`` and the
+    source announces it (1 round; 8 bytes per dimension to each peer).
+    """
+    src = _check_party(comm, src, "src")
+    if comm.rank == src:
+        if value is None:
+            raise ShareError(f"party {src} is the source but passed no value")
+        if shape is not None and tuple(shape) != tuple(value.shape):
+            raise ShareError(f"shape {tuple(shape)} differs from the value's {value.shape}")
+    if shape is None:
+        announced = np.array(value.shape if value is not None else (), dtype=np.int64)
+        received = comm.broadcast(announced if comm.rank == src else None, src)
+        shape = tuple(int(v) for v in np.asarray(received).reshape(-1))
+    zero = zeros.arithmetic(tuple(shape)) if kind == ARITHMETIC else zeros.binary(tuple(shape))
+    if comm.rank != src or value is None:  # value is never None on the source (checked)
+        return zero
+    if kind == ARITHMETIC:
+        return np.add(zero, value)
+    return np.bitwise_xor(zero, value)
+
+
+def reveal(
+    comm: Communicator, share: U64, dst: int | None = None, kind: str = ARITHMETIC
+) -> U64 | None:
+    """The value of a sharing, to every party (``dst=None``) or to party ``dst`` only."""
+    if dst is None:
+        return combine(kind, [np.asarray(s, dtype=np.uint64) for s in comm.all_gather(share)])
+    dst = _check_party(comm, dst, "dst")
+    gathered = comm.gather(share, dst)
+    if gathered is None:
+        return None
+    return combine(kind, [np.asarray(s, dtype=np.uint64) for s in gathered])

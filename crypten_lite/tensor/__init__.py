@@ -1,0 +1,8 @@
+"""L5: MPCTensor, the secret-shared tensor users compute with."""
+
+from __future__ import annotations
+
+from crypten_lite.tensor.core import MPCTensor, cryptensor
+from crypten_lite.tensor.shape import cat, stack
+
+__all__ = ["MPCTensor", "cat", "cryptensor", "stack"]

@@ -1,0 +1,313 @@
+"""MPCTensor: a secret-shared fixed-point tensor with CrypTen's names on numpy arrays.
+
+Representable range (precision ``f``, default 16): an encoded value ``v = round(x 2^f)`` must
+satisfy ``|v| < 2^62`` (``|x| < 2^(62-f)``, about 7e13 at f=16). A product of two values is
+held at scale ``2^(2f)`` before truncation, so ``|x y| < 2^(62-2f)`` (about 1e9) is needed
+with the dealer truncation; with 2-party local truncation each element of a product fails
+(is wildly wrong) with probability about ``|x y| 2^(2f-63)`` — about 2^-23 for ``|x y| = 2^8``.
+Overflow wraps silently mod 2^64 in the ring; ``SessionConfig(debug_range_check=True)``
+checks every revealed value against the range and raises instead.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from crypten_lite import ring
+from crypten_lite.encoding import FixedPointEncoder
+from crypten_lite.errors import SessionError, ShareError
+from crypten_lite.protocols import beaver, truncation
+from crypten_lite.session import Session, current_session
+from crypten_lite.sharing import ARITHMETIC, BINARY, reveal, share_from
+from crypten_lite.tensor.reduce import LinearMixin
+from crypten_lite.tensor.shape import ShapeMixin
+
+__all__ = ["MPCTensor", "cryptensor", "lift"]
+
+U64 = npt.NDArray[np.uint64]
+F64 = npt.NDArray[np.float64]
+
+
+def _public_array(value: Any, name: str = "value") -> F64 | npt.NDArray[np.int64]:
+    arr = np.asarray(value)
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if arr.dtype.kind in "bi" or (arr.dtype.kind == "u" and arr.dtype.itemsize < 8):
+        return arr.astype(np.int64)
+    return arr.astype(np.float64)
+
+
+def lift(share: U64) -> U64:
+    """A 0-d share as shape (1,), so protocol arithmetic stays in (silently wrapping) array
+    ufuncs instead of numpy scalars (which warn on wrap-around)."""
+    return share.reshape(1) if share.ndim == 0 else share
+
+
+class MPCTensor(ShapeMixin, LinearMixin):
+    """A secret-shared tensor (one party's share plus public metadata; see module doc)."""
+
+    __array_priority__ = 1000  # numpy operands on the left defer to us
+    __slots__ = ("_session", "_share", "precision", "ptype")
+
+    def __init__(self, session: Session, share: U64, precision: int, ptype: str = ARITHMETIC):
+        self._session = session
+        self._share = share
+        self.precision = precision
+        self.ptype = ptype
+
+    # -- construction and reveal ------------------------------------------------------------
+    @classmethod
+    def from_shares(
+        cls, share: U64, *, precision: int | None = None, session: Session | None = None
+    ) -> MPCTensor:
+        """Wrap this party's arithmetic share (advanced use)."""
+        session = session or current_session()
+        if not isinstance(share, np.ndarray) or share.dtype != np.uint64:
+            raise TypeError("share must be a numpy uint64 array")
+        return cls(session, share, session.config.precision if precision is None else precision)
+
+    @property
+    def session(self) -> Session:
+        return self._session
+
+    @property
+    def share(self) -> U64:
+        """This party's share (ring elements). Sharing it reveals nothing by itself."""
+        return self._share
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self._share.shape)
+
+    @property
+    def ndim(self) -> int:
+        return self._share.ndim
+
+    @property
+    def size(self) -> int:
+        return int(self._share.size)
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d MPCTensor")
+        return self.shape[0]
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def numel(self) -> int:
+        return self.size
+
+    def size_(self) -> tuple[int, ...]:
+        return self.shape
+
+    @property
+    def encoder(self) -> FixedPointEncoder:
+        return FixedPointEncoder(self.precision)
+
+    def __repr__(self) -> str:
+        return (
+            f"MPCTensor(shape={self.shape}, ptype={self.ptype}, precision={self.precision}, "
+            f"rank={self._session.rank}, <hidden>)"
+        )
+
+    def __bool__(self) -> bool:
+        raise TypeError("the truth value of an MPCTensor is secret; reveal it first")
+
+    def _wrap(
+        self, share: U64, precision: int | None = None, ptype: str | None = None
+    ) -> MPCTensor:
+        return MPCTensor(
+            self._session,
+            np.asarray(share, dtype=np.uint64),
+            self.precision if precision is None else precision,
+            self.ptype if ptype is None else ptype,
+        )
+
+    def reveal_ring(self, dst: int | None = None) -> U64 | None:
+        """The revealed ring elements (1 round)."""
+        return reveal(self._session.comm, self._share, dst, self.ptype)
+
+    def get_plain_text(self, dst: int | None = None) -> F64 | None:
+        """Decode the revealed value on every party (``dst=None``) or on party ``dst`` only
+        (``None`` elsewhere). Cost: 1 round; (N-1)·n elements sent per party (n to ``dst``)."""
+        revealed = self.reveal_ring(dst)
+        if revealed is None:
+            return None
+        if self.ptype == BINARY:
+            return revealed.view(np.int64).astype(np.float64)
+        if self._session.config.debug_range_check:
+            self._check_range(revealed)
+        return self.encoder.decode(revealed)
+
+    def _check_range(self, revealed: U64) -> None:
+        limit = np.int64(1) << np.int64(62)
+        signed = revealed.view(np.int64)
+        if signed.size and (int(signed.max()) >= limit or int(signed.min()) <= -limit):
+            raise ShareError(
+                "a revealed value lies outside the representable range "
+                f"|x| < 2^{62 - self.precision} (precision {self.precision}): "
+                "an operation overflowed"
+            )
+
+    # -- operand handling ---------------------------------------------------------------------
+    def _check_other(self, other: MPCTensor) -> None:
+        self._session.check_same(other._session)
+        if other.precision != self.precision:
+            raise ValueError(f"precision mismatch: {self.precision} and {other.precision}")
+        if self.ptype != ARITHMETIC or other.ptype != ARITHMETIC:
+            raise TypeError("arithmetic on binary shares: convert with .to(cl.mpc.arithmetic)")
+
+    def _encode_public(self, value: Any) -> U64:
+        return self.encoder.encode(_public_array(value))
+
+    def _require_arith(self) -> None:
+        if self.ptype != ARITHMETIC:
+            raise TypeError("this operation needs arithmetic shares: use .to(cl.mpc.arithmetic)")
+
+    def _add_public_ring(self, encoded: U64, sign: int = 1) -> MPCTensor:
+        shape = np.broadcast_shapes(self.shape, encoded.shape)
+        share = np.broadcast_to(self._share, shape).copy()
+        if self._session.rank == 0:
+            share = share + encoded if sign > 0 else share - encoded
+        return self._wrap(share)
+
+    def _add_masked_public(self, mask: npt.NDArray[np.bool_], value: float) -> MPCTensor:
+        """Add the public ``value`` where ``mask`` is set (used by constant padding)."""
+        encoded = self._encode_public(np.where(mask, value, 0.0))
+        return self._add_public_ring(encoded)
+
+    def truncate(self, bits: int) -> MPCTensor:
+        """Divide the shared value by ``2^bits`` (session's truncation method)."""
+        out = truncation.truncate(self._session, lift(self._share), bits)
+        return self._wrap(out.reshape(self.shape))
+
+    # -- arithmetic ----------------------------------------------------------------------------
+    def add(self, other: Any) -> MPCTensor:
+        """Elementwise sum (local)."""
+        self._require_arith()
+        if isinstance(other, MPCTensor):
+            self._check_other(other)
+            return self._wrap(self._share + other._share)
+        return self._add_public_ring(self._encode_public(other))
+
+    def sub(self, other: Any) -> MPCTensor:
+        """Elementwise difference (local)."""
+        self._require_arith()
+        if isinstance(other, MPCTensor):
+            self._check_other(other)
+            return self._wrap(self._share - other._share)
+        return self._add_public_ring(self._encode_public(other), sign=-1)
+
+    def neg(self) -> MPCTensor:
+        self._require_arith()
+        return self._wrap(np.negative(self._share))
+
+    def mul(self, other: Any) -> MPCTensor:
+        """Elementwise product. Private * private: 1 Beaver round + truncation (0 rounds with
+        2-party local truncation, 1 with the dealer's). Private * integer: local and exact.
+        Private * real: local product and one truncation."""
+        self._require_arith()
+        if isinstance(other, MPCTensor):
+            self._check_other(other)
+            shape = np.broadcast_shapes(self.shape, other.shape)
+            product = beaver.mul(self._session, lift(self._share), lift(other._share))
+            return self._wrap(product.reshape(shape)).truncate(self.precision)
+        return self._mul_public(_public_array(other))
+
+    def _mul_public(self, value: F64 | npt.NDArray[np.int64]) -> MPCTensor:
+        if value.dtype == np.int64:
+            return self._wrap(self._share * value.view(np.uint64))
+        finite = value[np.isfinite(value)] if value.size else value
+        if finite.size != value.size:
+            raise ValueError("cannot multiply by NaN or infinity")
+        largest = float(np.max(np.abs(value))) if value.size else 0.0
+        if largest == 0.0:
+            return self._wrap(np.zeros(np.broadcast_shapes(self.shape, value.shape), np.uint64))
+        # Encode the factor at the tensor's precision, or finer when it is small so that it
+        # keeps `precision` significant bits (1/n of a mean over many elements stays accurate).
+        bits = max(self.precision, min(self.precision - math.ceil(math.log2(largest)), 61))
+        multiplier = FixedPointEncoder(bits).encode(value)
+        return self._wrap(self._share * multiplier).truncate(bits)
+
+    def div(self, other: Any) -> MPCTensor:
+        """Division by a public value (private divisors come with the approximations)."""
+        if isinstance(other, MPCTensor):
+            raise TypeError("division by a private tensor needs reciprocal (approximations)")
+        divisor = _public_array(other, "divisor").astype(np.float64)
+        if np.any(divisor == 0):
+            raise ZeroDivisionError("division of an MPCTensor by zero")
+        return self._mul_public(1.0 / divisor)
+
+    def square(self) -> MPCTensor:
+        return self.mul(self)
+
+    def matmul(self, other: Any) -> MPCTensor:
+        """Matrix product (numpy semantics). Private @ private: 1 Beaver round + truncation."""
+        self._require_arith()
+        if isinstance(other, MPCTensor):
+            self._check_other(other)
+            z = beaver.matmul(self._session, self._share, other._share)
+        else:
+            z = ring.matmul(self._share, self._encode_public(other))
+        return self._wrap(z).truncate(self.precision)
+
+    def rmatmul(self, other: Any) -> MPCTensor:
+        """``public @ self``."""
+        z = ring.matmul(self._encode_public(other), self._share)
+        return self._wrap(z).truncate(self.precision)
+
+    __add__ = add
+    __radd__ = add
+    __sub__ = sub
+    __mul__ = mul
+    __rmul__ = mul
+    __truediv__ = div
+    __matmul__ = matmul
+    __rmatmul__ = rmatmul
+    __neg__ = neg
+
+    def __rsub__(self, other: Any) -> MPCTensor:
+        return self.neg().add(other)
+
+    def __pos__(self) -> MPCTensor:
+        return self
+
+    def __abs__(self) -> MPCTensor:
+        return self.abs()  # type: ignore[attr-defined, no-any-return]
+
+
+def cryptensor(
+    data: Any,
+    src: int = 0,
+    precision: int | None = None,
+    *,
+    session: Session | None = None,
+) -> MPCTensor:
+    """Secret-share ``data`` held by party ``src``: only that party's values matter; the
+    others pass an array of the same shape or ``None``. Cost: 1 round in which ``src``
+    announces the shape (a party whose array has another shape raises ``ShareError``); the
+    sharing itself is pseudo-random zero-sharing and sends nothing."""
+    session = session or current_session()
+    if not isinstance(session, Session):
+        raise SessionError("session must be a crypten_lite Session")
+    if isinstance(data, MPCTensor):
+        raise TypeError("data is already an MPCTensor")
+    precision = session.config.precision if precision is None else precision
+    encoder = FixedPointEncoder(precision)
+    value = None
+    if session.rank == src:
+        if data is None:
+            raise ShareError(f"party {src} is the source of cryptensor but passed None")
+        value = encoder.encode(_public_array(data, "data"))
+    share = share_from(session.comm, session.zeros, value, src, None)
+    if session.rank != src and data is not None and np.shape(data) != share.shape:
+        raise ShareError(
+            f"party {session.rank} passed data of shape {np.shape(data)} but the source "
+            f"party {src} shares shape {share.shape}"
+        )
+    return MPCTensor(session, share, precision)
