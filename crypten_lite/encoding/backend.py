@@ -2,22 +2,22 @@
 compiled twin unless ``CRYPTEN_LITE_PURE=1`` or the extension is missing. The environment is
 read on each call; the two kernel tables are built once (cached). No module-level state.
 
-The compiled table keeps numpy's kernel where numpy is already as fast. Best of 15 on the
-2-core dev VM (AVX-512 CPU; numpy dispatches SIMD at run time while the extension is built
-for baseline x86-64), numpy vs Cython, 10^6 elements unless noted:
+The compiled table keeps numpy's kernel where numpy is already as fast. Best of 15-21 runs
+on the 2-core dev VM (AVX-512 CPU; numpy dispatches SIMD at run time while the extension is
+built for baseline x86-64, so divide/rint-bound loops do not win), 10^6 elements unless noted:
 
-=========================  ========  ========  ==========
+=========================  ========  =========  ==========
 kernel                     numpy ms  Cython ms  table uses
-=========================  ========  ========  ==========
-fixed_encode_float         5.0       2.2-3.5    Cython
-fixed_decode               1.2       0.85       Cython
-quantize_centered          7.7       3.5        Cython
-dequantize (int8)          1.25      0.45       Cython
-center (int8, 256x256)     0.04      0.02       Cython
-fixed_encode_int           1.4       1.4        numpy
-quantize (int8)            3.0-3.5   3.4-4.6    numpy
-requantize (256x256)       0.21      0.26       numpy
-=========================  ========  ========  ==========
+=========================  ========  =========  ==========
+fixed_encode_float         4.2-5.0   2.0-2.7    Cython
+fixed_decode               1.0-1.2   0.70-0.85  Cython
+quantize_centered          7.7-8.5   3.3-3.5    Cython
+dequantize (int8)          1.0-1.25  0.40-0.45  Cython
+center (int8, 256x256)     0.04      0.03       Cython
+fixed_encode_int           1.3-1.4   1.1-1.4    numpy
+quantize (int8)            2.7-3.2   3.4-3.9    numpy
+requantize (256x256)       0.21      0.26-0.28  numpy
+=========================  ========  =========  ==========
 
 The Cython ``quantize``/``requantize``/``fixed_encode_int`` stay in the extension (and in the
 differential tests) for builds with wider SIMD.

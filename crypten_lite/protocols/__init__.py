@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from crypten_lite.protocols import beaver, truncation
+from crypten_lite.protocols import beaver, binary, comparison, conversion, truncation
 from crypten_lite.protocols.context import ProtocolContext, open_arith, open_binary
 
-__all__ = ["ProtocolContext", "beaver", "open_arith", "open_binary", "truncation"]
+__all__ = [
+    "ProtocolContext",
+    "beaver",
+    "binary",
+    "comparison",
+    "conversion",
+    "open_arith",
+    "open_binary",
+    "truncation",
+]

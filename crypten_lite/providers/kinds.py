@@ -22,10 +22,16 @@ __all__ = [
     "ARITHMETIC",
     "BINARY",
     "KINDS",
+    "MONO_ARITH",
+    "MONO_BINARY",
+    "REF_A",
+    "REF_BIT",
+    "REF_SIGN",
     "Component",
     "KindSpec",
     "Params",
     "decode_request",
+    "encode_ref",
     "encode_request",
 ]
 
@@ -63,6 +69,20 @@ def _bilinear(
         return {"c": op(v["a"], v["b"], p)}
 
     return KindSpec(layout, derive)
+
+
+def _matmul_out(p: Params) -> tuple[int, ...]:
+    """numpy matmul's result shape, without computing anything."""
+    a, b = p[0], p[1]
+    if not a or not b:
+        raise ValueError("matmul operands need at least one dimension")
+    inner_b = b[0] if len(b) == 1 else b[-2]
+    if a[-1] != inner_b:
+        raise ValueError("matmul inner dimensions differ")
+    batch = np.broadcast_shapes(a[:-2], b[:-2])
+    rows = a[-2:-1]
+    cols = b[-1:] if len(b) > 1 else ()
+    return (*batch, *rows, *cols)
 
 
 def _conv_params(p: Params) -> dict[str, object]:
@@ -119,17 +139,126 @@ def _mask_layout(p: Params) -> tuple[list[Component], list[Component]]:
     return [Component("r", ARITHMETIC, shape)], [Component("r_bin", BINARY, shape)]
 
 
+# -- "monomials": AND-products of the bits of dealer masks (multi-input gates in one round) --
+#
+# params: ((n,), (with_r, n_masks, with_a), (n_groups,), then per group a header
+# (form, stride, count) followed by `count` monomials, each a tuple of encoded references.
+# Free: "r" (arithmetic, if with_r), "s1".."s<n_masks>" (binary), "a" (arithmetic, if with_a).
+# Derived: "r_bin" (= r, binary, if with_r) and "m<g>" per group g. Lanes sit at bits
+# stride*k (k < 64 // stride); a reference (kind, src, pos) reads bit stride*k + pos of source
+# src (0 = r, i = s_i; bits outside 0..63 read as 0). A BIT reference contributes the bit, a
+# SIGN reference 1 - 2*bit, REF_A the arithmetic value a. A binary group (bit references only)
+# packs monomial q of lane k into bit stride*k + q % stride of word q // stride, shape
+# (ceil(count / stride), n); an arithmetic group gives shape (count, n, lanes) of ring values.
+MONO_BINARY = 0
+MONO_ARITH = 1
+REF_BIT = 0
+REF_SIGN = 1
+REF_A = 2
+_STRIDES = (1, 2, 4, 8, 16, 32, 64)
+_MAX_MASKS = 8
+
+
+def encode_ref(kind: int, src: int, pos: int) -> int:
+    """One monomial factor as a request parameter (non-negative int)."""
+    return (kind << 16) | (src << 8) | (pos + 64)
+
+
+def _decode_ref(ref: int, with_r: bool, n_masks: int, with_a: bool) -> tuple[int, int, int]:
+    kind, src, pos = ref >> 16, (ref >> 8) & 0xFF, (ref & 0xFF) - 64
+    if kind not in (REF_BIT, REF_SIGN, REF_A) or not -64 < pos < 64:
+        raise ValueError("bad monomial reference")
+    if kind == REF_A and not with_a:
+        raise ValueError("monomial uses a but the request has none")
+    if kind != REF_A and not ((src == 0 and with_r) or 1 <= src <= n_masks):
+        raise ValueError("monomial references a missing source")
+    return kind, src, pos
+
+
+def _mono_groups(p: Params) -> list[tuple[int, int, list[list[tuple[int, int, int]]]]]:
+    with_r, n_masks, with_a = (bool(p[1][0]), p[1][1], bool(p[1][2]))
+    groups = []
+    i = 3
+    for _ in range(p[2][0]):
+        form, stride, count = p[i]
+        if form not in (MONO_BINARY, MONO_ARITH) or stride not in _STRIDES or count < 1:
+            raise ValueError("bad monomial group header")
+        chunk = p[i + 1 : i + 1 + count]
+        monos = [[_decode_ref(r, with_r, n_masks, with_a) for r in m] for m in chunk]
+        if len(monos) != count or any(not m for m in monos):
+            raise ValueError("monomial group is short or has an empty monomial")
+        if form == MONO_BINARY and any(kind != REF_BIT for m in monos for kind, _, _ in m):
+            raise ValueError("binary monomials take bit references only")
+        groups.append((form, stride, monos))
+        i += 1 + count
+    if i != len(p):
+        raise ValueError("trailing monomial parameters")
+    return groups
+
+
+def _mono_layout(p: Params) -> tuple[list[Component], list[Component]]:
+    (n,) = p[0]
+    with_r, n_masks, with_a = p[1]  # unpacking errors become ProtocolError in layout_of
+    if not 0 <= n_masks <= _MAX_MASKS or with_r not in (0, 1) or with_a not in (0, 1):
+        raise ValueError("bad monomial sources")
+    free = [Component("r", ARITHMETIC, (n,))] if with_r else []
+    free += [Component(f"s{i}", BINARY, (n,)) for i in range(1, n_masks + 1)]
+    free += [Component("a", ARITHMETIC, (n,))] if with_a else []
+    derived = [Component("r_bin", BINARY, (n,))] if with_r else []
+    for g, (form, stride, monos) in enumerate(_mono_groups(p)):
+        if form == MONO_BINARY:
+            derived.append(Component(f"m{g}", BINARY, (-(-len(monos) // stride), n)))
+        else:
+            derived.append(Component(f"m{g}", ARITHMETIC, (len(monos), n, 64 // stride)))
+    return free, derived
+
+
+def _shifted(word: U64, pos: int) -> U64:
+    return word >> np.uint64(pos) if pos >= 0 else word << np.uint64(-pos)
+
+
+def _mono_derive(v: dict[str, U64], p: Params, _private: AesCtrPrg) -> dict[str, U64]:
+    sources = {i: v[f"s{i}"] for i in range(1, p[1][1] + 1)}
+    out: dict[str, U64] = {}
+    if p[1][0]:
+        sources[0] = out["r_bin"] = v["r"]
+    n = p[0][0]
+    for g, (form, stride, monos) in enumerate(_mono_groups(p)):
+        lanes = 64 // stride
+        if form == MONO_BINARY:
+            lane_mask = np.uint64(sum(1 << (stride * k) for k in range(lanes)))
+            words = np.zeros((-(-len(monos) // stride), n), dtype=np.uint64)
+            for q, mono in enumerate(monos):
+                acc = np.full(n, lane_mask, dtype=np.uint64)
+                for _, src, pos in mono:
+                    acc &= _shifted(sources[src], pos)
+                words[q // stride] |= acc << np.uint64(q % stride)
+            out[f"m{g}"] = words
+            continue
+        offsets = np.arange(lanes, dtype=np.uint64) * np.uint64(stride)
+        values = np.ones((len(monos), n, lanes), dtype=np.uint64)
+        for q, mono in enumerate(monos):
+            for kind, src, pos in mono:
+                if kind == REF_A:
+                    factor = v["a"][:, None]
+                else:
+                    factor = (_shifted(sources[src], pos)[:, None] >> offsets) & np.uint64(1)
+                    if kind == REF_SIGN:
+                        factor = np.uint64(1) - np.uint64(2) * factor
+                values[q] *= factor
+        out[f"m{g}"] = values
+    return out
+
+
 KINDS: dict[str, KindSpec] = {
     "mul": _bilinear(lambda a, b, _: ring.mul(a, b), lambda p: np.broadcast_shapes(p[0], p[1])),
-    "matmul": _bilinear(
-        lambda a, b, _: ring.matmul(a, b),
-        lambda p: np.matmul(np.zeros(p[0], np.uint64), np.zeros(p[1], np.uint64)).shape,
-    ),
+    "matmul": _bilinear(lambda a, b, _: ring.matmul(a, b), _matmul_out),
     "conv": _bilinear(_conv, _conv_out),
     "trunc": KindSpec(_trunc_layout, _trunc_derive),
     "and": KindSpec(_and_layout, lambda v, p, _: {"c": v["a"] & v["b"]}),
     "bit": KindSpec(_bit_layout, _bit_derive),
     "mask": KindSpec(_mask_layout, lambda v, p, _: {"r_bin": v["r"]}),
+    "monomials": KindSpec(_mono_layout, _mono_derive),
 }
 _KIND_CODES = {name: code for code, name in enumerate(sorted(KINDS), start=1)}
 _CODE_KINDS = {code: name for name, code in _KIND_CODES.items()}

@@ -1,0 +1,239 @@
+"""Comparisons of arithmetic sharings with zero, in 3 rounds (CrypTen: 8 for lt, 9 for relu).
+
+Results are arithmetic sharings of the integers 0/1 (NOT fixed-point encoded): multiply a
+fixed-point sharing by them without truncation. The tensor layer builds on these:
+``lt(x, y) = ltz(x - y)``, ``gt(x, y) = ltz(y - x)``, ``ge = 1 - lt``, ``eq(x, y) =
+eqz(x - y)``, ``relu(x) = x - mul_ltz(x, x)`` (3 rounds; ``x * (1 - ltz(x))`` with a Beaver
+product is 4), ``max(x, y) = x + relu(y - x)``, ``where(x < 0, y, z) = z + mul_ltz(x, y - z)``.
+
+Idea (every function): open ``c = x + r`` for a dealer mask ``r`` whose bits the dealer also
+knows, and compare ``r`` with the public ``c`` by a tree of 4-input gates:
+- level 1 (4-bit windows, 16 per element) is local: the window's generate ``G`` ("r greater")
+  and equal ``E`` are polynomials in ``r``'s bits with public coefficients, and the dealer
+  provides the ANDs of every subset of a window's bits;
+- level 2 (4 windows -> 4 groups) and level 3 (4 groups -> 1) each open their inputs masked
+  by fresh dealer bits and evaluate the gate as a polynomial in those bits (``binary``
+  module); level 3 uses arithmetic monomials, so the result comes out arithmetic.
+All openings are of uniformly masked values; each call uses fresh correlations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from crypten_lite.errors import RingShapeError
+from crypten_lite.protocols.binary import (
+    Group,
+    Lit,
+    Monomials,
+    Term,
+    Var,
+    carry_terms,
+    check_u64,
+    evaluate,
+    expand,
+    lane_mask,
+    monomials_of,
+    open_bits,
+    request_params,
+)
+from crypten_lite.protocols.context import ProtocolContext, open_arith
+from crypten_lite.providers.kinds import MONO_ARITH, MONO_BINARY, REF_A, REF_BIT, REF_SIGN
+
+__all__ = ["eqz", "ltz", "mul_ltz", "relu", "relu_bit"]
+
+U64 = npt.NDArray[np.uint64]
+_TOP = 63
+_NO_BITS = np.uint64(0)
+_LOW_BITS_ONLY = np.uint64(1 << _TOP)  # ltz ignores bit 63 of the comparison
+_LANES = (lane_mask(4), lane_mask(16))
+_L2_GT = tuple(p for j in range(16) for p in (4 * j, 4 * j + 1))
+_L3_GT = tuple(p for k in range(4) for p in (16 * k, 16 * k + 1) if p != 1)  # E_0 unused
+_L2_EQ = tuple(4 * j for j in range(16))
+_L3_EQ = tuple(16 * k for k in range(4))
+_U: Var = (REF_BIT, 0, _TOP)  # u = bit 63 of r
+_W: Var = (REF_SIGN, 0, _TOP)  # w = 1 - 2u
+_A: Var = (REF_A, 0, 0)  # the mask of y in mul_ltz
+
+
+def _window_terms(t: U64, ignore: np.uint64) -> tuple[list[Term], list[Term]]:
+    """Level 1, lanes at bits 4j: ``G = [r_w > t_w]`` and ``E = [r_w == t_w]`` of each 4-bit
+    window, from the most significant bit down. Bit ``l`` of the window is variable
+    ``(BIT, 0, l)``; ``g_l = r_l & ~t_l`` and ``e_l = r_l ^ ~t_l``; bits set in ``ignore``
+    count as equal (``g = 0``, ``e = 1``)."""
+    gen, eq = [], []
+    for bit in range(3, -1, -1):
+        shift = np.uint64(bit)
+        t_l, z_l = t >> shift, np.asarray(ignore >> shift)
+        gen.append(Lit((REF_BIT, 0, bit), ~t_l & ~z_l, None))
+        eq.append(Lit((REF_BIT, 0, bit), ~z_l, ~t_l | z_l))
+    return carry_terms(gen, eq)
+
+
+def _opened_lit(var: Var, m: U64, arith: bool) -> Lit:
+    """``y = m ^ s`` for opened ``m``: binary ``s ^ m``; arithmetic ``m + (1 - 2m) s``
+    (per lane values of shape ``(n, 1)``)."""
+    bit = m >> np.uint64(var[2])
+    if not arith:
+        return Lit(var, None, bit)
+    b = (bit & np.uint64(1))[:, None]
+    return Lit(var, np.uint64(1) - (b << np.uint64(1)), b)
+
+
+def _tree_terms(m: U64, src: int, spacing: int, gt: bool, arith: bool) -> list[list[Term]]:
+    """A 4-input level over lanes holding 4 groups at ``spacing`` bits: generate at offset 0
+    and equal at offset 1 of each group (``gt``), or equal only, at offset 0. Returns
+    ``[G terms, E terms]`` or ``[E terms]``."""
+    offsets = range(3 * spacing, -1, -spacing)
+    if not gt:
+        eq = [_opened_lit((REF_BIT, src, o), m, arith) for o in offsets]
+        return [[Term(tuple(eq))]]
+    gen = [_opened_lit((REF_BIT, src, o), m, arith) for o in offsets]
+    eq = [_opened_lit((REF_BIT, src, o + 1), m, arith) for o in offsets]
+    return list(carry_terms(gen, eq))
+
+
+def _final_terms(m: U64, c: U64, with_a: bool) -> list[Term]:
+    """``ltz = c63 + (1 - 2 c63)(u + w B)`` with ``B = [r mod 2^63 > c mod 2^63]`` from the
+    level-3 inputs; times ``a`` as well when ``with_a``."""
+    c63 = (c >> np.uint64(_TOP))[:, None]
+    k = np.uint64(1) - (c63 << np.uint64(1))
+    gen_terms = _tree_terms(m, 2, 16, True, True)[0]
+    terms = [Term((), c63), Term((Lit(_U),), k)]
+    terms += [Term((Lit(_W), *t.lits), k) for t in gen_terms]
+    if with_a:
+        terms += [Term((Lit(_A), *t.lits), t.coef) for t in terms]
+    return terms
+
+
+def _groups(gt: bool, with_a: bool) -> list[Group]:
+    """The dealer monomials each function needs (static: from the terms' structure)."""
+    word, col = np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.uint64)
+    level1 = _window_terms(word, _LOW_BITS_ONLY if gt else _NO_BITS)
+    level2 = _tree_terms(word, 1, 4, gt, False)
+    if gt:
+        level3 = _final_terms(col, col, with_a)
+    else:
+        level3 = _tree_terms(col, 2, 16, False, True)[0]
+    return [
+        Group(MONO_BINARY, 4, tuple(monomials_of(level1[0] + level1[1], 2))),
+        Group(MONO_BINARY, 16, tuple(monomials_of([t for ts in level2 for t in ts], 2))),
+        Group(MONO_ARITH, 64, tuple(monomials_of(level3, 1))),
+    ]
+
+
+def _binary_level(ctx: ProtocolContext, terms: list[list[Term]], mono: Monomials, g: int) -> U64:
+    """Evaluate a binary level and pack its outputs: ``G`` at lane bases, ``E`` one bit up
+    (or ``E`` alone at the lane bases)."""
+    lanes = _LANES[g]
+    outs = [evaluate(ctx, expand(ts, True), mono, g) & lanes for ts in terms]
+    return outs[0] if len(outs) == 1 else outs[0] | (outs[1] << np.uint64(1))
+
+
+def _compare(ctx: ProtocolContext, x: U64, y: U64 | None, gt: bool) -> U64:
+    """Shared body of :func:`ltz` (``gt``), :func:`mul_ltz` (``y``) and :func:`eqz`."""
+    n = x.size
+    groups = _groups(gt, y is not None)
+    params = request_params(n, groups, True, 2, with_a=y is not None)
+    mono = Monomials(ctx.provider.get("monomials", params), groups)
+    corr = mono.corr
+    if y is None:
+        (c,) = open_arith(ctx, x + corr["r"])
+        e = None
+    else:
+        c, e = open_arith(ctx, x + corr["r"], y - corr["a"])
+    level1 = _window_terms(c, _LOW_BITS_ONLY if gt else _NO_BITS)
+    y2 = _binary_level(ctx, list(level1) if gt else [level1[1]], mono, 0)
+    m2 = open_bits(ctx, y2 ^ corr["s1"], _L2_GT if gt else _L2_EQ)
+    y3 = _binary_level(ctx, _tree_terms(m2, 1, 4, gt, False), mono, 1)
+    m3 = open_bits(ctx, y3 ^ corr["s2"], _L3_GT if gt else _L3_EQ)
+    if not gt:
+        return evaluate(ctx, expand(_tree_terms(m3, 2, 16, False, True)[0], False), mono, 2)[:, 0]
+    terms = _final_terms(m3, c, y is not None)
+    if y is None or e is None:
+        return evaluate(ctx, expand(terms, False), mono, 2)[:, 0]
+    half = len(terms) // 2
+    f = evaluate(ctx, expand(terms[:half], False), mono, 2)[:, 0]
+    af = evaluate(ctx, expand(terms[half:], False), mono, 2)[:, 0]
+    return e * f + af
+
+
+def ltz(ctx: ProtocolContext, x: U64) -> U64:
+    """``[x < 0]`` (0/1 integer) for the signed view of ``x``: EVERY ring element, no range
+    restriction (``-2^63 <= x < 2^63``).
+
+    1. The dealer gives ``[r]``, ``<r>``, the window ANDs ``<r_U>`` (``U`` within a 4-bit
+       window), masks ``<s1>``, ``<s2>`` and their monomials (``"monomials"`` kind).
+    2. Open ``c = x + r``. ``msb(x) = c63 ^ u ^ B`` with ``u = r63`` and
+       ``B = [r mod 2^63 > c mod 2^63]`` (the borrow into bit 63 of ``c - r``).
+    3. Level 1, local: ``<G_j>, <E_j>`` of the 16 windows of ``r`` against ``c``.
+    4. Open ``m2 = (G, E) ^ s1`` (32 bits); 4-input gates give ``<G'_k>, <E'_k>`` of the 4
+       groups of 16 bits: ``G' = G3 + E3 G2 + E3 E2 G1 + E3 E2 E1 G0``, ``E' = E3 E2 E1 E0``.
+    5. Open ``m3 = (G', E') ^ s2`` (7 bits); the last gate in Z_2^64 gives
+       ``[ltz] = c63 + (1 - 2 c63)([u] + [w B])`` with ``w = 1 - 2u``, expanded over
+       arithmetic monomials of ``s2``'s bits and ``w``.
+
+    Cost: 3 rounds; ``(N-1) (8n + 4n + ceil(7n / 8))`` bytes sent per party (about 1.6 ring
+    elements per element); one ``"monomials"`` request: party N-1 receives 30 words per
+    element (1 + 3 + 2 binary, 24 arithmetic). CrypTen: 8 rounds.
+    """
+    x = check_u64("x", x)
+    if x.size == 0:
+        return np.zeros(x.shape, dtype=np.uint64)
+    return _compare(ctx, x.reshape(-1), None, True).reshape(x.shape)
+
+
+def mul_ltz(ctx: ProtocolContext, x: U64, y: U64) -> U64:
+    """``[y * (x < 0)]`` in the rounds of :func:`ltz` alone (fused Beaver product).
+
+    1. As :func:`ltz`, plus a uniform ``[a]`` and ``[a s_U]`` for every final monomial.
+    2. Open ``e = y - a`` together with ``c = x + r`` (same round).
+    3. Steps 3-5 of :func:`ltz` give ``[f]``, ``f = ltz(x)``, and ``[a f]`` from the same
+       public coefficients; ``[y f] = e [f] + [a f]``.
+
+    Cost: 3 rounds; ``(N-1) (16n + 4n + ceil(7n / 8))`` bytes sent per party; party N-1
+    receives 55 words per element. ``x`` and ``y`` must have the same shape.
+    """
+    x, y = check_u64("x", x), check_u64("y", y)
+    if x.shape != y.shape:
+        raise RingShapeError(f"mul_ltz needs x and y of one shape, got {x.shape} and {y.shape}")
+    if x.size == 0:
+        return np.zeros(x.shape, dtype=np.uint64)
+    return _compare(ctx, x.reshape(-1), y.reshape(-1), True).reshape(x.shape)
+
+
+def relu_bit(ctx: ProtocolContext, x: U64) -> U64:
+    """``[x >= 0] = 1 - [x < 0]`` (:func:`ltz`; party 0 adds the 1), the derivative of relu.
+    Cost: as :func:`ltz` (3 rounds)."""
+    out = -ltz(ctx, x)
+    if ctx.rank == 0:
+        out = out + np.uint64(1)
+    return out
+
+
+def relu(ctx: ProtocolContext, x: U64) -> U64:
+    """``[max(x, 0)]`` for the signed view = ``[x] - [x (x < 0)]`` (:func:`mul_ltz`).
+    Works on any encoding (no truncation). Cost: as :func:`mul_ltz` (3 rounds)."""
+    x = check_u64("x", x)
+    return x - mul_ltz(ctx, x, x)
+
+
+def eqz(ctx: ProtocolContext, x: U64) -> U64:
+    """``[x == 0]`` (0/1 integer), for every ring element.
+
+    1. The dealer gives ``[r]``, ``<r>``, window ANDs of ``r``, masks ``<s1>``, ``<s2>``
+       and their monomials.
+    2. Open ``c = x + r``; ``x == 0`` iff ``r == c``.
+    3. Level 1, local: ``<E_j> = [r_w == c_w]`` for the 16 windows (products of
+       ``r_l ^ ~c_l``).
+    4. Open ``m2 = E ^ s1`` (16 bits); ``<E'_k> = E3 E2 E1 E0`` per group of 4 windows.
+    5. Open ``m3 = E' ^ s2`` (4 bits); ``[E] = [E'3 E'2 E'1 E'0]`` over arithmetic monomials.
+
+    Cost: 3 rounds; ``(N-1) (8n + 2n + ceil(n / 2))`` bytes sent per party; party N-1
+    receives 20 words per element (1 + 3 + 1 binary, 15 arithmetic).
+    """
+    x = check_u64("x", x)
+    if x.size == 0:
+        return np.zeros(x.shape, dtype=np.uint64)
+    return _compare(ctx, x.reshape(-1), None, False).reshape(x.shape)
