@@ -17,7 +17,7 @@ import crypten_lite as cl
 from benchmarks.record import BenchRecord, Timing, time_call
 from crypten_lite.runtime.testing import run_parties
 
-__all__ = ["CASES", "OpCase", "run"]
+__all__ = ["OpCase", "run"]
 
 SUITE = "ops"
 Array = np.ndarray
@@ -33,7 +33,9 @@ class OpCase:
     crypten_ms: tuple[float, float] | None = None  # 2 parties: insecure / secure dealer
 
 
-def _uniform(*shape: int, low: float = -4.0, high: float = 4.0) -> Callable[[np.random.Generator], list[Array]]:
+def _uniform(
+    *shape: int, low: float = -4.0, high: float = 4.0
+) -> Callable[[np.random.Generator], list[Array]]:
     return lambda data: [data.uniform(low, high, size=shape)]
 
 
@@ -48,10 +50,21 @@ def _cases(quick: bool) -> list[OpCase]:
     cases = [
         OpCase("mul", {"n": n5}, _pair((n5,), (n5,)), lambda x, y: x * y, np.multiply),
         OpCase("mul", {"n": n6}, _pair((n6,), (n6,)), lambda x, y: x * y, np.multiply, (102, 119)),
-        OpCase("matmul", {"n": m_small}, _pair((m_small, m_small), (m_small, m_small)),
-               lambda x, y: x @ y, np.matmul),
-        OpCase("matmul", {"n": m_big}, _pair((m_big, m_big), (m_big, m_big)),
-               lambda x, y: x @ y, np.matmul, (624, 653)),
+        OpCase(
+            "matmul",
+            {"n": m_small},
+            _pair((m_small, m_small), (m_small, m_small)),
+            lambda x, y: x @ y,
+            np.matmul,
+        ),
+        OpCase(
+            "matmul",
+            {"n": m_big},
+            _pair((m_big, m_big), (m_big, m_big)),
+            lambda x, y: x @ y,
+            np.matmul,
+            (624, 653),
+        ),
     ]
     return cases + list(_comparison_cases(quick))
 
@@ -63,13 +76,22 @@ def _comparison_cases(quick: bool) -> list[OpCase]:
     relu = lambda a: np.maximum(a, 0)  # noqa: E731
     return [
         OpCase("relu", {"n": n5}, _uniform(n5), lambda x: x.relu(), relu, (178, 236)),
-        OpCase("lt", {"n": n5}, _pair((n5,), (n5,)), lambda x, y: x < y,
-               lambda a, b: (a < b).astype(float), (178, 201)),
+        OpCase(
+            "lt",
+            {"n": n5},
+            _pair((n5,), (n5,)),
+            lambda x, y: x < y,
+            lambda a, b: (a < b).astype(float),
+            (178, 201),
+        ),
         OpCase("max", {"n": n5}, _uniform(n5), lambda x: x.max(), np.max),
-        OpCase("max_pool2d", {"x": [batch, 16, 28, 28], "k": 2},
-               _uniform(batch, 16, 28, 28),
-               lambda x: x.max_pool2d(2),
-               lambda a: a.reshape(batch, 16, 14, 2, 14, 2).max(axis=(3, 5))),
+        OpCase(
+            "max_pool2d",
+            {"x": [batch, 16, 28, 28], "k": 2},
+            _uniform(batch, 16, 28, 28),
+            lambda x: x.max_pool2d(2),
+            lambda a: a.reshape(batch, 16, 14, 2, 14, 2).max(axis=(3, 5)),
+        ),
     ]
 
 

@@ -36,9 +36,7 @@ def _open_masked(
     return e, f, triple["b"], triple["c"]
 
 
-def bilinear(
-    ctx: ProtocolContext, x: U64, y: U64, kind: str, params: Params, op: BinaryOp
-) -> U64:
+def bilinear(ctx: ProtocolContext, x: U64, y: U64, kind: str, params: Params, op: BinaryOp) -> U64:
     """``[op(x, y)]`` for a bilinear ``op`` whose triple kind is ``kind`` (see module doc)."""
     e, f, b, c = _open_masked(ctx, x, y, kind, params)
     return ring.add(c, ring.add(op(e, b), op(x, f)))

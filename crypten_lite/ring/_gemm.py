@@ -113,9 +113,7 @@ def conv_nd(
     kernel = weight.shape[2:]
     c_group = c_in // groups
     # cols: (3, groups, c_group * prod(kernel), n * prod(out_spatial))
-    cols, out_spatial = im2col(
-        kernels.split_limbs(x), kernel, stride, padding, dilation, groups
-    )
+    cols, out_spatial = im2col(kernels.split_limbs(x), kernel, stride, padding, dilation, groups)
     w_limbs = kernels.split_limbs(weight).reshape(
         3, groups, c_out // groups, c_group * int(np.prod(kernel))
     )

@@ -23,6 +23,7 @@ from crypten_lite.errors import SessionError, ShareError
 from crypten_lite.protocols import beaver, truncation
 from crypten_lite.session import Session, current_session
 from crypten_lite.sharing import ARITHMETIC, BINARY, reveal, share_from
+from crypten_lite.tensor.compare import CompareMixin
 from crypten_lite.tensor.reduce import LinearMixin
 from crypten_lite.tensor.shape import ShapeMixin
 
@@ -47,7 +48,7 @@ def lift(share: U64) -> U64:
     return share.reshape(1) if share.ndim == 0 else share
 
 
-class MPCTensor(ShapeMixin, LinearMixin):
+class MPCTensor(CompareMixin, ShapeMixin, LinearMixin):
     """A secret-shared tensor (one party's share plus public metadata; see module doc)."""
 
     __array_priority__ = 1000  # numpy operands on the left defer to us
@@ -138,9 +139,7 @@ class MPCTensor(ShapeMixin, LinearMixin):
         revealed = self.reveal_ring(dst)
         if revealed is None:
             return None
-        if self.ptype == BINARY:
-            return revealed.view(np.int64).astype(np.float64)
-        if self._session.config.debug_range_check:
+        if self._session.config.debug_range_check and self.ptype != BINARY:
             self._check_range(revealed)
         return self.encoder.decode(revealed)
 
@@ -278,7 +277,7 @@ class MPCTensor(ShapeMixin, LinearMixin):
         return self
 
     def __abs__(self) -> MPCTensor:
-        return self.abs()  # type: ignore[attr-defined, no-any-return]
+        return self.abs()
 
 
 def cryptensor(

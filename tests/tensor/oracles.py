@@ -6,7 +6,7 @@ import numpy as np
 
 
 def conv2d(x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
-    n, c, h, wd = x.shape
+    n, _, h, wd = x.shape
     co, cg, kh, kw = w.shape
     xp = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
     ho = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
@@ -18,13 +18,19 @@ def conv2d(x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
         for i in range(ho):
             for j in range(wo):
                 r, q = i * stride[0], j * stride[1]
-                patch = xp[:, g * cg : (g + 1) * cg, r : r + dilation[0] * (kh - 1) + 1 : dilation[0],
-                           q : q + dilation[1] * (kw - 1) + 1 : dilation[1]]
+                patch = xp[
+                    :,
+                    g * cg : (g + 1) * cg,
+                    r : r + dilation[0] * (kh - 1) + 1 : dilation[0],
+                    q : q + dilation[1] * (kw - 1) + 1 : dilation[1],
+                ]
                 out[:, o, i, j] = (patch * w[o]).sum(axis=(1, 2, 3))
     return out
 
 
-def conv_transpose2d(x, w, stride=(1, 1), padding=(0, 0), output_padding=(0, 0), groups=1, dilation=(1, 1)):
+def conv_transpose2d(
+    x, w, stride=(1, 1), padding=(0, 0), output_padding=(0, 0), groups=1, dilation=(1, 1)
+):
     """Scatter-add definition: each input pixel adds its kernel-weighted patch to the output."""
     n, c_in, h, wd = x.shape
     _, c_out_g, kh, kw = w.shape
@@ -38,6 +44,10 @@ def conv_transpose2d(x, w, stride=(1, 1), padding=(0, 0), output_padding=(0, 0),
             for j in range(wd):
                 for a in range(kh):
                     for b in range(kw):
-                        out[:, g * c_out_g : (g + 1) * c_out_g, i * stride[0] + a * dilation[0],
-                            j * stride[1] + b * dilation[1]] += x[:, ci, i, j][:, None] * w[ci, :, a, b]
+                        out[
+                            :,
+                            g * c_out_g : (g + 1) * c_out_g,
+                            i * stride[0] + a * dilation[0],
+                            j * stride[1] + b * dilation[1],
+                        ] += x[:, ci, i, j][:, None] * w[ci, :, a, b]
     return out[:, :, padding[0] : full_h - padding[0], padding[1] : full_w - padding[1]]

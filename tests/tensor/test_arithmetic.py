@@ -44,7 +44,7 @@ def test_elementwise_arithmetic_matches_float64(world_size, provider):
 
 @pytest.mark.parametrize("world_size", WORLDS)
 def test_negative_values_decode_exactly(world_size):
-    values = np.array([-1.0, -0.5, -2.0**-16, -1234.75, 1.0, 0.5])
+    values = np.array([-1.0, -0.5, -(2.0**-16), -1234.75, 1.0, 0.5])
 
     def job(session):
         return cl.cryptensor(values, src=0).get_plain_text()
@@ -102,12 +102,26 @@ def test_reductions(world_size):
 
     def job(session):
         x = cl.cryptensor(a, src=0)
-        outs = [x.sum(), x.sum(1), x.sum((0, 2), keepdim=True), x.mean(), x.mean(-1),
-                x.var(), x.var(0, unbiased=False)]
+        outs = [
+            x.sum(),
+            x.sum(1),
+            x.sum((0, 2), keepdim=True),
+            x.mean(),
+            x.mean(-1),
+            x.var(),
+            x.var(0, unbiased=False),
+        ]
         return [t.get_plain_text() for t in outs]
 
-    want = [a.sum(), a.sum(1), a.sum((0, 2), keepdims=True), a.mean(), a.mean(-1),
-            a.var(ddof=1), a.var(0)]
+    want = [
+        a.sum(),
+        a.sum(1),
+        a.sum((0, 2), keepdims=True),
+        a.mean(),
+        a.mean(-1),
+        a.var(ddof=1),
+        a.var(0),
+    ]
     for got, w in zip(_plain(job, world_size), want, strict=True):
         assert got.shape == np.shape(w)
         assert np.max(np.abs(got - w)) <= 1e-3 * max(1.0, float(np.max(np.abs(w))))
@@ -159,19 +173,28 @@ def test_conv1d_matches_conv2d_oracle():
     ("stride", "padding", "output_padding", "groups", "dilation"),
     [(1, 0, 0, 1, 1), (2, 1, 1, 1, 1), (2, 0, 0, 2, 1), (3, 1, 0, 1, 2)],
 )
-def test_conv_transpose2d_matches_scatter_definition(stride, padding, output_padding, groups, dilation):
+def test_conv_transpose2d_matches_scatter_definition(
+    stride, padding, output_padding, groups, dilation
+):
     data = np.random.default_rng(7)
     x = data.normal(size=(2, 4, 5, 4))
     w = data.normal(size=(4, 3, 3, 2))
 
     def job(session):
         xs = cl.cryptensor(x, src=0)
-        return xs.conv_transpose2d(w, stride=stride, padding=padding, output_padding=output_padding,
-                                   groups=groups, dilation=dilation).get_plain_text()
+        return xs.conv_transpose2d(
+            w,
+            stride=stride,
+            padding=padding,
+            output_padding=output_padding,
+            groups=groups,
+            dilation=dilation,
+        ).get_plain_text()
 
     pair = lambda v: (v, v)  # noqa: E731
-    want = oracles.conv_transpose2d(x, w, pair(stride), pair(padding), pair(output_padding), groups,
-                                    pair(dilation))
+    want = oracles.conv_transpose2d(
+        x, w, pair(stride), pair(padding), pair(output_padding), groups, pair(dilation)
+    )
     got = _plain(job, 2)
     assert got.shape == want.shape
     assert np.max(np.abs(got - want)) < 50 * UNIT
@@ -182,17 +205,24 @@ def test_avg_and_adaptive_pooling():
 
     def job(session):
         xs = cl.cryptensor(x, src=0)
-        return [xs.avg_pool2d(2).get_plain_text(), xs.avg_pool2d(3, stride=2, padding=1).get_plain_text(),
-                xs.adaptive_avg_pool2d((3, 4)).get_plain_text()]
+        return [
+            xs.avg_pool2d(2).get_plain_text(),
+            xs.avg_pool2d(3, stride=2, padding=1).get_plain_text(),
+            xs.adaptive_avg_pool2d((3, 4)).get_plain_text(),
+        ]
 
     avg2, avg3, adaptive = _plain(job, 3)
     want2 = x[:, :, :6, :8].reshape(2, 3, 3, 2, 4, 2).mean(axis=(3, 5))
     assert np.max(np.abs(avg2 - want2)) < 4 * UNIT
-    want3 = oracles.conv2d(x.reshape(6, 1, 7, 9), np.ones((1, 1, 3, 3)) / 9, (2, 2), (1, 1)).reshape(2, 3, 4, 5)
+    want3 = oracles.conv2d(
+        x.reshape(6, 1, 7, 9), np.ones((1, 1, 3, 3)) / 9, (2, 2), (1, 1)
+    ).reshape(2, 3, 4, 5)
     assert np.max(np.abs(avg3 - want3)) < 4 * UNIT
     rows = [(i * 7 // 3, -(-(i + 1) * 7 // 3)) for i in range(3)]
     cols = [(j * 9 // 4, -(-(j + 1) * 9 // 4)) for j in range(4)]
-    want_ad = np.array([[x[:, :, r0:r1, c0:c1].mean(axis=(2, 3)) for c0, c1 in cols] for r0, r1 in rows])
+    want_ad = np.array(
+        [[x[:, :, r0:r1, c0:c1].mean(axis=(2, 3)) for c0, c1 in cols] for r0, r1 in rows]
+    )
     assert np.max(np.abs(adaptive - np.moveaxis(want_ad, (0, 1), (2, 3)))) < 4 * UNIT
 
 

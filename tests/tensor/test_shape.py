@@ -19,14 +19,21 @@ CASES = [
     ("unsqueeze", lambda x: x.unsqueeze(-1), lambda a: a[..., None]),
     ("squeeze", lambda x: x[:, :1].squeeze(1), lambda a: a[:, 0]),
     ("squeeze_noop", lambda x: x.squeeze(0), lambda a: a),
-    ("expand", lambda x: x[:, :1].expand(-1, 5, -1), lambda a: np.broadcast_to(a[:, :1], (2, 5, 4))),
+    (
+        "expand",
+        lambda x: x[:, :1].expand(-1, 5, -1),
+        lambda a: np.broadcast_to(a[:, :1], (2, 5, 4)),
+    ),
     ("expand_new", lambda x: x.expand(3, 2, 3, 4), lambda a: np.broadcast_to(a, (3, 2, 3, 4))),
     ("repeat", lambda x: x.repeat(1, 2, 1, 3), lambda a: np.tile(a, (1, 2, 1, 3))),
     ("index", lambda x: x[1, ::2, [0, 3]], lambda a: a[1, ::2, [0, 3]]),
     ("flip", lambda x: x.flip(-1), lambda a: a[..., ::-1]),
     ("pad", lambda x: x.pad((1, 2)), lambda a: np.pad(a, ((0, 0), (0, 0), (1, 2)))),
-    ("pad_value", lambda x: x.pad((0, 1, 2, 0), value=-2.5),
-     lambda a: np.pad(a, ((0, 0), (2, 0), (0, 1)), constant_values=-2.5)),
+    (
+        "pad_value",
+        lambda x: x.pad((0, 1, 2, 0), value=-2.5),
+        lambda a: np.pad(a, ((0, 0), (2, 0), (0, 1)), constant_values=-2.5),
+    ),
     ("cat", lambda x: cl.cat([x, x[:, :2]], dim=1), lambda a: np.concatenate([a, a[:, :2]], 1)),
     ("stack", lambda x: cl.stack([x, -x], dim=-1), lambda a: np.stack([a, -a], -1)),
     ("t", lambda x: x[0].t(), lambda a: a[0].T),
@@ -48,7 +55,7 @@ def test_shape_ops_are_local_and_exact(world_size):
     for (name, _, ref), got in zip(CASES, values, strict=False):
         np.testing.assert_array_equal(got, ref(A), err_msg=name)
     want_splits = [A[:, :, :3], A[:, :, 3:], A[:, :1], A[:, 1:], A[:1], A[1:]]
-    for got, want in zip(values[len(CASES):], want_splits, strict=True):
+    for got, want in zip(values[len(CASES) :], want_splits, strict=True):
         np.testing.assert_array_equal(got, want)
 
 
@@ -57,7 +64,7 @@ def test_shape_errors_use_torch_wording():
         x = cl.cryptensor(A, src=0)
         with pytest.raises(RuntimeError, match="is invalid for input of size 24"):
             x.reshape(5, 5)
-        with pytest.raises(IndexError, match="Dimension out of range|out of range"):
+        with pytest.raises(IndexError, match=r"out of range"):
             x.transpose(0, 3)
         with pytest.raises(RuntimeError, match="split_sizes to sum exactly"):
             x.split([1, 1], dim=1)

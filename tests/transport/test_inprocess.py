@@ -19,7 +19,7 @@ def _run(world: int, fn, timeout_s: float = 5.0):
     def worker(rank: int) -> None:
         try:
             results[rank] = fn(hub.communicator(rank, timeout_s))
-        except BaseException as err:  # noqa: BLE001
+        except BaseException as err:
             errors[rank] = err
             hub.abort(f"rank {rank} failed")
 

@@ -1,0 +1,363 @@
+"""Comparisons, selections, maxima and max pooling on MPCTensor, built on the 3-round
+``protocols.comparison`` primitives (CrypTen: 8 rounds for lt, 9 for relu).
+
+Comparison results are fixed-point 0/1 tensors (like CrypTen). Internally the protocols give
+integer 0/1 sharings; they become fixed point by a local shift, and a product of such a bit
+with a fixed-point value (``mul_ltz``) needs no truncation.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from crypten_lite import ring
+from crypten_lite.protocols import beaver, comparison, conversion
+from crypten_lite.protocols import binary as binary_ops
+from crypten_lite.sharing import ARITHMETIC, BINARY
+from crypten_lite.tensor.shape import normalize_dim
+
+if TYPE_CHECKING:
+    from crypten_lite.session import Session
+    from crypten_lite.tensor.core import MPCTensor
+
+__all__ = ["CompareMixin"]
+
+U64 = npt.NDArray[np.uint64]
+
+
+def _flat(share: U64) -> U64:
+    return np.ascontiguousarray(share).reshape(-1)
+
+
+class CompareMixin:
+    """Mixed into MPCTensor (see module doc)."""
+
+    __slots__ = ()
+    _share: U64
+
+    if TYPE_CHECKING:
+        precision: int
+        ptype: str
+
+        def _wrap(
+            self, share: U64, precision: int | None = None, ptype: str | None = None
+        ) -> MPCTensor: ...
+
+        @property
+        def shape(self) -> tuple[int, ...]: ...
+
+        @property
+        def session(self) -> Session: ...
+
+        def _require_arith(self) -> None: ...
+        def _check_other(self, other: MPCTensor) -> None: ...
+        def _encode_public(self, value: Any) -> U64: ...
+        def sub(self, other: Any) -> MPCTensor: ...
+        def add(self, other: Any) -> MPCTensor: ...
+        def mul(self, other: Any) -> MPCTensor: ...
+        def neg(self) -> MPCTensor: ...
+        def sum(self, dim: Any = None, keepdim: bool = False) -> MPCTensor: ...
+        def reshape(self, *shape: Any) -> MPCTensor: ...
+        def transpose(self, dim0: int, dim1: int) -> MPCTensor: ...
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _bit_tensor(self, bits: U64) -> MPCTensor:
+        """Integer 0/1 sharing -> fixed-point 0/1 tensor (local shift)."""
+        return self._wrap(bits << np.uint64(self.precision))
+
+    def _one_minus(self, bits: U64) -> U64:
+        out = np.negative(bits)
+        if self.session.rank == 0:
+            out = out + np.uint64(1)
+        return out
+
+    def _diff(self, other: Any) -> MPCTensor:
+        self._require_arith()
+        return self.sub(other)
+
+    def _ltz_bits(self, share: U64) -> U64:
+        return comparison.ltz(self.session, _flat(share)).reshape(share.shape)
+
+    # -- comparisons (3 rounds each) ---------------------------------------------------------
+    def lt(self, other: Any) -> MPCTensor:
+        """``self < other`` as a shared fixed-point 0/1 tensor. 3 rounds."""
+        d = self._diff(other)
+        return d._bit_tensor(d._ltz_bits(d._share))
+
+    def gt(self, other: Any) -> MPCTensor:
+        """``self > other``. 3 rounds."""
+        d = self._diff(other).neg()
+        return d._bit_tensor(d._ltz_bits(d._share))
+
+    def le(self, other: Any) -> MPCTensor:
+        """``self <= other`` = 1 - (self > other). 3 rounds."""
+        d = self._diff(other).neg()
+        return d._bit_tensor(d._one_minus(d._ltz_bits(d._share)))
+
+    def ge(self, other: Any) -> MPCTensor:
+        """``self >= other`` = 1 - (self < other). 3 rounds."""
+        d = self._diff(other)
+        return d._bit_tensor(d._one_minus(d._ltz_bits(d._share)))
+
+    def eq(self, other: Any) -> MPCTensor:
+        """``self == other`` (exact equality of the encodings). 3 rounds."""
+        d = self._diff(other)
+        bits = comparison.eqz(self.session, _flat(d._share)).reshape(d.shape)
+        return d._bit_tensor(bits)
+
+    def ne(self, other: Any) -> MPCTensor:
+        """``self != other``. 3 rounds."""
+        d = self._diff(other)
+        bits = comparison.eqz(self.session, _flat(d._share)).reshape(d.shape)
+        return d._bit_tensor(d._one_minus(bits))
+
+    __lt__ = lt
+    __gt__ = gt
+    __le__ = le
+    __ge__ = ge
+
+    # -- sign, abs, relu, clamp, where ---------------------------------------------------------
+    def relu(self) -> MPCTensor:
+        """``max(x, 0)`` in 3 rounds (fused comparison and product, no truncation)."""
+        self._require_arith()
+        flat = _flat(self._share)
+        return self._wrap(comparison.relu(self.session, flat).reshape(self.shape))
+
+    def abs(self) -> MPCTensor:
+        """``|x| = x - 2 x [x < 0]``. 3 rounds."""
+        self._require_arith()
+        flat = _flat(self._share)
+        neg_part = comparison.mul_ltz(self.session, flat, flat).reshape(self.shape)
+        return self._wrap(self._share - (neg_part << np.uint64(1)))
+
+    def sign(self) -> MPCTensor:
+        """torch.sign: -1, 0 or 1. Both comparisons in one call: 3 rounds."""
+        self._require_arith()
+        flat = _flat(self._share)
+        bits = comparison.ltz(self.session, np.concatenate([flat, np.negative(flat)]))
+        negative, positive = bits[: flat.size], bits[flat.size :]
+        return self._bit_tensor((positive - negative).reshape(self.shape))
+
+    def clamp(self, min: Any = None, max: Any = None) -> MPCTensor:
+        """torch.clamp with public or private bounds: ``x + relu(min - x) - relu(x - max)``,
+        both relus in one call (3 rounds). Requires ``min <= max``."""
+        self._require_arith()
+        if min is None and max is None:
+            raise ValueError("clamp needs at least one of min and max")
+        parts = []
+        if min is not None:
+            parts.append(self.neg().add(min))
+        if max is not None:
+            parts.append(self.sub(max))
+        shape = np.broadcast_shapes(*(p.shape for p in parts))
+        stacked = np.concatenate([np.broadcast_to(p._share, shape).reshape(-1) for p in parts])
+        relus = comparison.relu(self.session, np.ascontiguousarray(stacked))
+        size = int(np.prod(shape))
+        out = np.broadcast_to(self._share, shape).copy()
+        if min is not None:
+            out = out + relus[:size].reshape(shape)
+        if max is not None:
+            out = out - relus[-size:].reshape(shape)
+        return self._wrap(out)
+
+    def where(self, condition: Any, other: Any) -> MPCTensor:
+        """torch.where(condition, self, other): ``other + condition (self - other)``.
+        A public condition is local; a private 0/1 one costs a Beaver round + truncation."""
+        diff = self.sub(other)
+        if hasattr(condition, "share"):
+            return diff.mul(condition).add(other)
+        mask = np.asarray(condition, dtype=bool).astype(np.int64)
+        return diff.mul(mask).add(other)
+
+    # -- maxima ----------------------------------------------------------------------------
+    def _tournament(self, axis: int, want_max: bool) -> MPCTensor:
+        """Pairwise reduction along ``axis``: ``max(a, b) = b + relu(a - b)``;
+        ``ceil(log2 n)`` levels of 3 rounds, all pairs of a level in one call."""
+        x = np.moveaxis(self._share, axis, -1)
+        while x.shape[-1] > 1:
+            half = x.shape[-1] // 2
+            a, b = x[..., :half], x[..., half : 2 * half]
+            diff = (a - b) if want_max else (b - a)
+            r = comparison.relu(self.session, np.ascontiguousarray(diff).reshape(-1))
+            best = (b + r.reshape(diff.shape)) if want_max else (b - r.reshape(diff.shape))
+            x = np.concatenate([best, x[..., 2 * half :]], axis=-1)
+        return self._wrap(np.array(x[..., 0], dtype=np.uint64))
+
+    def _extremum(self, dim: int | None, keepdim: bool, want_max: bool) -> Any:
+        self._require_arith()
+        if self.size_of() == 0:
+            raise ValueError("max/min of an empty tensor")
+        if dim is None:
+            return self.reshape(-1)._tournament(0, want_max)
+        axis = normalize_dim(dim, len(self.shape))
+        values = self._tournament(axis, want_max)
+        one_hot = self._one_hot_of(values, axis)
+        if keepdim:
+            values = values._wrap(np.expand_dims(values._share, axis))
+        return values, one_hot
+
+    def size_of(self) -> int:
+        return int(self._share.size)
+
+    def _one_hot_of(self, values: MPCTensor, axis: int) -> MPCTensor:
+        """First position equal to ``values`` along ``axis``: ``[x == v]`` (3 rounds), then
+        keep the first hit with ``[prefix count == 0]`` (3 rounds) and one Beaver product of
+        integers (1 round)."""
+        hits = comparison.eqz(
+            self.session, _flat(self._share - np.expand_dims(values._share, axis))
+        ).reshape(self.shape)
+        before = np.cumsum(hits, axis=axis, dtype=np.uint64) - hits
+        first = comparison.eqz(self.session, _flat(before)).reshape(self.shape)
+        chosen = beaver.mul(self.session, _flat(hits), _flat(first)).reshape(self.shape)
+        return self._bit_tensor(chosen)
+
+    def max(self, dim: int | None = None, keepdim: bool = False) -> Any:
+        """Overall max (a 0-d tensor) or ``(values, one_hot)`` along ``dim`` (CrypTen)."""
+        return self._extremum(dim, keepdim, True)
+
+    def min(self, dim: int | None = None, keepdim: bool = False) -> Any:
+        """Overall min or ``(values, one_hot)`` along ``dim``."""
+        return self._extremum(dim, keepdim, False)
+
+    def _arg(self, dim: int | None, keepdim: bool, one_hot: bool, want_max: bool) -> MPCTensor:
+        flat_view = dim is None
+        x = self.reshape(-1) if flat_view else self
+        axis = 0 if flat_view else normalize_dim(dim, len(self.shape))  # type: ignore[arg-type]
+        _, hot = x._extremum(axis, False, want_max)
+        if flat_view and one_hot:
+            return hot.reshape(*self.shape)  # type: ignore[no-any-return]
+        if one_hot:
+            return hot  # type: ignore[no-any-return]
+        index = np.arange(x.shape[axis], dtype=np.int64).reshape(
+            [-1 if i == axis else 1 for i in range(len(x.shape))]
+        )
+        idx = hot.mul(index).sum(axis, keepdim=keepdim and not flat_view)
+        return idx  # type: ignore[no-any-return]
+
+    def argmax(
+        self, dim: int | None = None, keepdim: bool = False, one_hot: bool = True
+    ) -> MPCTensor:
+        """CrypTen's one-hot argmax by default (first maximum); ``one_hot=False`` gives the
+        index as a shared number."""
+        return self._arg(dim, keepdim, one_hot, True)
+
+    def argmin(
+        self, dim: int | None = None, keepdim: bool = False, one_hot: bool = True
+    ) -> MPCTensor:
+        """Like :meth:`argmax` for the minimum."""
+        return self._arg(dim, keepdim, one_hot, False)
+
+    def max_pool2d(
+        self,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        padding: int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+    ) -> MPCTensor:
+        """torch max_pool2d (padding counts as -inf): windows unfolded locally, then a
+        tournament over each window: ``ceil(log2(kH kW))`` levels of 3 rounds."""
+        self._require_arith()
+        if len(self.shape) not in (3, 4):
+            raise ValueError(f"max_pool2d expects (N, C, H, W) or (C, H, W), got {self.shape}")
+        ks = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+        st = (
+            ks
+            if stride is None
+            else ((stride, stride) if isinstance(stride, int) else tuple(stride))
+        )
+        pd = (padding, padding) if isinstance(padding, int) else tuple(padding)
+        dl = (dilation, dilation) if isinstance(dilation, int) else tuple(dilation)
+        if pd[0] * 2 > ks[0] or pd[1] * 2 > ks[1]:
+            raise ValueError("pad should be at most half of effective kernel size")
+        x = self._share if len(self.shape) == 4 else self._share[None]
+        n, c, h, w = x.shape
+        # padding: party 0 holds a very negative public value, the others zero
+        low = self._encode_public(np.array(-(2.0 ** (40 - self.precision))))
+        fill = low if self.session.rank == 0 else np.uint64(0)
+        padded = np.full((n, c, h + 2 * pd[0], w + 2 * pd[1]), fill, dtype=np.uint64)
+        padded[:, :, pd[0] : pd[0] + h, pd[1] : pd[1] + w] = x
+        oh = (h + 2 * pd[0] - dl[0] * (ks[0] - 1) - 1) // st[0] + 1
+        ow = (w + 2 * pd[1] - dl[1] * (ks[1] - 1) - 1) // st[1] + 1
+        s = padded.strides
+        windows = np.lib.stride_tricks.as_strided(
+            padded,
+            shape=(n, c, oh, ow, ks[0], ks[1]),
+            strides=(s[0], s[1], s[2] * st[0], s[3] * st[1], s[2] * dl[0], s[3] * dl[1]),
+            writeable=False,
+        ).reshape(n, c, oh, ow, ks[0] * ks[1])
+        pooled = self._wrap(np.ascontiguousarray(windows))._tournament(4, True)
+        return pooled if len(self.shape) == 4 else pooled._wrap(pooled._share[0])
+
+    # -- share types and bitwise ops ---------------------------------------------------------
+    def to(self, ptype: str) -> MPCTensor:
+        """Convert between ``cl.mpc.arithmetic`` and ``cl.mpc.binary`` shares
+        (a2b: 5 rounds; b2a: 1 round)."""
+        if ptype == self.ptype:
+            return self._wrap(self._share)
+        if ptype == BINARY:
+            bits = conversion.a2b(self.session, _flat(self._share)).reshape(self.shape)
+            return self._wrap(bits, ptype=BINARY)
+        if ptype == ARITHMETIC:
+            value = conversion.b2a(self.session, _flat(self._share)).reshape(self.shape)
+            return self._wrap(value, ptype=ARITHMETIC)
+        raise ValueError(f"unknown ptype {ptype!r}; use cl.mpc.arithmetic or cl.mpc.binary")
+
+    def _require_binary(self) -> None:
+        if self.ptype != BINARY:
+            raise TypeError("bitwise ops need binary shares: use .to(cl.mpc.binary)")
+
+    def _bitwise(self, other: Any, private_op: Any, public_op: Any) -> MPCTensor:
+        self._require_binary()
+        if hasattr(other, "share"):
+            if other.ptype != BINARY:
+                raise TypeError("bitwise ops need both operands as binary shares")
+            self.session.check_same(other.session)
+            shape = np.broadcast_shapes(self.shape, other.shape)
+            a = np.broadcast_to(self._share, shape).reshape(-1)
+            b = np.broadcast_to(other.share, shape).reshape(-1)
+            return self._wrap(private_op(a, b).reshape(shape))
+        public = ring.from_signed(np.asarray(other))
+        return self._wrap(public_op(self._share, public))
+
+    def __xor__(self, other: Any) -> MPCTensor:
+        """XOR (local)."""
+        return self._bitwise(
+            other, binary_ops.xor, lambda s, c: binary_ops.xor_public(self.session, s, c)
+        )
+
+    def __and__(self, other: Any) -> MPCTensor:
+        """AND: private operands 1 round (AND triple), public operand local."""
+        return self._bitwise(
+            other,
+            lambda a, b: binary_ops.and_(
+                self.session, np.ascontiguousarray(a), np.ascontiguousarray(b)
+            ),
+            binary_ops.and_public,
+        )
+
+    def __or__(self, other: Any) -> MPCTensor:
+        """OR: private operands 1 round, public operand local."""
+        return self._bitwise(
+            other,
+            lambda a, b: binary_ops.or_(
+                self.session, np.ascontiguousarray(a), np.ascontiguousarray(b)
+            ),
+            lambda s, c: binary_ops.or_public(self.session, s, c),
+        )
+
+    def __invert__(self) -> MPCTensor:
+        self._require_binary()
+        return self._wrap(binary_ops.not_(self.session, self._share))
+
+    def __lshift__(self, bits: int) -> MPCTensor:
+        """Shift the shared bits left (binary shares; local)."""
+        self._require_binary()
+        return self._wrap(binary_ops.lshift(self._share, bits))
+
+    def __rshift__(self, bits: int) -> MPCTensor:
+        """Logical right shift of the shared bits (binary shares; local)."""
+        self._require_binary()
+        return self._wrap(binary_ops.rshift(self._share, bits))
