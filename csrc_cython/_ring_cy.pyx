@@ -93,3 +93,46 @@ def bits_unpack(a):
             for k in range(64):
                 dst[i * 64 + k] = <uint8_t>((v >> k) & 1)
     return out.reshape(tuple(np.shape(a)) + (64,))
+
+
+def gather_bits(words, positions):
+    """Bits ``positions`` of every word as a little-endian bit stream (see ``_ring_np``)."""
+    cdef cnp.ndarray[uint64_t, ndim=1, mode="c"] flat = np.ascontiguousarray(words, dtype=np.uint64).reshape(-1)
+    cdef cnp.ndarray[int64_t, ndim=1, mode="c"] pos = np.ascontiguousarray(positions, dtype=np.int64)
+    cdef Py_ssize_t n = flat.shape[0], k = pos.shape[0]
+    out = np.zeros((n * k + 7) // 8, dtype=np.uint8)
+    cdef uint8_t* dst = <uint8_t*> cnp.PyArray_DATA(out)
+    cdef const uint64_t* src = <const uint64_t*> cnp.PyArray_DATA(flat)
+    cdef const int64_t* p = <const int64_t*> cnp.PyArray_DATA(pos)
+    cdef Py_ssize_t i, j, bit = 0
+    cdef uint64_t v
+    with nogil:
+        for i in range(n):
+            v = src[i]
+            for j in range(k):
+                dst[bit >> 3] |= <uint8_t>(((v >> p[j]) & 1) << (bit & 7))
+                bit += 1
+    return out
+
+
+def scatter_bits(stream, Py_ssize_t count, positions):
+    """Inverse of :func:`gather_bits`."""
+    cdef cnp.ndarray[uint8_t, ndim=1, mode="c"] packed = np.ascontiguousarray(stream, dtype=np.uint8)
+    cdef cnp.ndarray[int64_t, ndim=1, mode="c"] pos = np.ascontiguousarray(positions, dtype=np.int64)
+    cdef Py_ssize_t k = pos.shape[0]
+    if packed.shape[0] * 8 < count * k:
+        raise ValueError("bit stream too short")
+    out = np.zeros(count, dtype=np.uint64)
+    cdef uint64_t* dst = <uint64_t*> cnp.PyArray_DATA(out)
+    cdef const uint8_t* src = <const uint8_t*> cnp.PyArray_DATA(packed)
+    cdef const int64_t* p = <const int64_t*> cnp.PyArray_DATA(pos)
+    cdef Py_ssize_t i, j, bit = 0
+    cdef uint64_t v
+    with nogil:
+        for i in range(count):
+            v = 0
+            for j in range(k):
+                v |= (<uint64_t>((src[bit >> 3] >> (bit & 7)) & 1)) << p[j]
+                bit += 1
+            dst[i] = v
+    return out

@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from crypten_lite import ring
 from crypten_lite.protocols.context import ProtocolContext, open_arith
+from crypten_lite.providers import Correlation
 from crypten_lite.providers.kinds import Params
 
 __all__ = ["bilinear", "conv", "matmul", "mul"]
@@ -30,16 +31,17 @@ BinaryOp = Callable[[U64, U64], U64]
 
 def _open_masked(
     ctx: ProtocolContext, x: U64, y: U64, kind: str, params: Params
-) -> tuple[U64, U64, U64, U64]:
+) -> tuple[U64, U64, Correlation]:
     triple = ctx.provider.get(kind, params)
     e, f = open_arith(ctx, ring.sub(x, triple["a"]), ring.sub(y, triple["b"]))
-    return e, f, triple["b"], triple["c"]
+    return e, f, triple
 
 
 def bilinear(ctx: ProtocolContext, x: U64, y: U64, kind: str, params: Params, op: BinaryOp) -> U64:
     """``[op(x, y)]`` for a bilinear ``op`` whose triple kind is ``kind`` (see module doc)."""
-    e, f, b, c = _open_masked(ctx, x, y, kind, params)
-    return ring.add(c, ring.add(op(e, b), op(x, f)))
+    e, f, triple = _open_masked(ctx, x, y, kind, params)
+    local = ring.add(op(e, triple["b"]), op(x, f))
+    return ring.add(triple["c"], local)  # read c last: the dealer's reply overlaps the work
 
 
 def mul(ctx: ProtocolContext, x: U64, y: U64) -> U64:
@@ -49,10 +51,11 @@ def mul(ctx: ProtocolContext, x: U64, y: U64) -> U64:
 
 def matmul(ctx: ProtocolContext, x: U64, y: U64) -> U64:
     """``[x @ y]`` (numpy matmul semantics). 1 round; one ring GEMM of inner size ``2K``."""
-    e, f, b, c = _open_masked(ctx, x, y, "matmul", (x.shape, y.shape))
+    e, f, triple = _open_masked(ctx, x, y, "matmul", (x.shape, y.shape))
     left = np.concatenate([e, x], axis=-1)
-    right = np.concatenate([b, f], axis=-2 if y.ndim > 1 else 0)
-    return ring.add(c, ring.matmul(np.ascontiguousarray(left), np.ascontiguousarray(right)))
+    right = np.concatenate([triple["b"], f], axis=-2 if y.ndim > 1 else 0)
+    local = ring.matmul(np.ascontiguousarray(left), np.ascontiguousarray(right))
+    return ring.add(triple["c"], local)  # read c last: the dealer's reply overlaps the GEMM
 
 
 def conv(

@@ -199,17 +199,14 @@ def open_bits(ctx: ProtocolContext, share: U64, positions: Sequence[int]) -> U64
     if sorted(positions) == list(range(64)):
         (full,) = open_binary(ctx, flat)
         return full.reshape(share.shape)
-    cols = list(positions)
-    bits = ring.bits_unpack(flat)[:, cols]
-    packed = np.packbits(bits.reshape(-1))
+    cols = np.array(list(positions), dtype=np.int64)
+    packed = ring.gather_bits(np.ascontiguousarray(flat), cols)
     total = np.zeros_like(packed)
     for part in ctx.comm.all_gather(packed):
         if part.dtype != np.uint8 or part.shape != packed.shape:
             raise ProtocolError("a peer sent opened bits of the wrong size or dtype")
         total ^= np.asarray(part, dtype=np.uint8)
-    opened = np.zeros((flat.size, 64), dtype=np.uint8)
-    opened[:, cols] = np.unpackbits(total, count=bits.size).reshape(bits.shape)
-    return ring.bits_pack(opened).reshape(share.shape)
+    return ring.scatter_bits(total, flat.size, cols).reshape(share.shape)
 
 
 # -- multi-input gates ---------------------------------------------------------------------

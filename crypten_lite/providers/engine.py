@@ -10,6 +10,8 @@ the order the kind lists them.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import numpy.typing as npt
 
@@ -49,11 +51,15 @@ def combine_shares(form: str, shares: list[U64]) -> U64:
 
 
 def split_off(form: str, value: U64, others: list[U64]) -> U64:
-    """The share that completes ``others`` to ``value``."""
-    if not others:
-        return value.copy()
-    rest = combine_shares(form, others)
-    return np.subtract(value, rest) if form == ARITHMETIC else np.bitwise_xor(value, rest)
+    """The share that completes ``others`` to ``value``, computed in ``value``'s buffer
+    (callers pass an array they own)."""
+    out = value
+    for share in others:
+        if form == ARITHMETIC:
+            np.subtract(out, share, out=out)
+        else:
+            np.bitwise_xor(out, share, out=out)
+    return out
 
 
 class DealerEngine:
@@ -73,11 +79,14 @@ class DealerEngine:
         ]
         values = {c.name: combine_shares(c.form, [d[c.name] for d in free_draws]) for c in free}
         derived_values = KINDS[kind].derive(values, params, self._private)
-        return {
-            c.name: split_off(
-                c.form,
-                np.broadcast_to(derived_values[c.name], c.shape).astype(np.uint64),
-                [d[c.name] for d in derived_draws],
-            )
-            for c in derived
-        }
+        # derive may return a free value as is, or one array under two names: copy those
+        # before the corrections are computed in place
+        uses = Counter(id(a) for a in (*values.values(), *derived_values.values()))
+        out = {}
+        for c in derived:
+            value = derived_values[c.name]
+            own = value.shape == c.shape and value.dtype == np.uint64 and value.flags.writeable
+            if not own or uses[id(value)] > 1:
+                value = np.broadcast_to(value, c.shape).astype(np.uint64)
+            out[c.name] = split_off(c.form, value, [d[c.name] for d in derived_draws])
+        return out

@@ -38,6 +38,8 @@ class RingKernels:
     split_limbs: Callable[[U64], F64]
     combine_limbs: Callable[[dict[tuple[int, int], F64]], U64]
     bits_unpack: Callable[[U64], npt.NDArray[np.uint8]]
+    gather_bits: Callable[[U64, npt.NDArray[np.int64]], npt.NDArray[np.uint8]]
+    scatter_bits: Callable[[npt.NDArray[np.uint8], int, npt.NDArray[np.int64]], U64]
 
 
 def _slice_inner(limbs: F64, start: int, stop: int, *, left: bool) -> F64:

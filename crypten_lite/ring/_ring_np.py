@@ -23,9 +23,11 @@ __all__ = [
     "bits_pack",
     "bits_unpack",
     "combine_limbs",
+    "gather_bits",
     "im2col",
     "lshift",
     "rshift",
+    "scatter_bits",
     "split_limbs",
 ]
 
@@ -130,3 +132,23 @@ def im2col(
         limbs, groups, (c // groups) * int(np.prod(kernel)), n * int(np.prod(out_spatial))
     )
     return cols, out_spatial
+
+
+def gather_bits(words: U64, positions: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
+    """Pack bits ``positions`` of every word into a bit stream: stream bit ``i * k + j`` is
+    bit ``positions[j]`` of ``words[i]`` (``k = len(positions)``), little-endian within
+    bytes. ``ceil(n k / 8)`` bytes."""
+    cols = positions.astype(np.uint64)
+    bits = ((words.reshape(-1)[:, None] >> cols) & np.uint64(1)).astype(np.uint8)
+    return np.packbits(bits.reshape(-1), bitorder="little")
+
+
+def scatter_bits(
+    stream: npt.NDArray[np.uint8], count: int, positions: npt.NDArray[np.int64]
+) -> U64:
+    """Inverse of :func:`gather_bits`: ``count`` words with the streamed bits at
+    ``positions`` and zeros elsewhere."""
+    k = positions.size
+    bits = np.unpackbits(stream, count=count * k, bitorder="little").reshape(count, k)
+    words = bits.astype(np.uint64) << positions.astype(np.uint64)
+    return np.bitwise_or.reduce(words, axis=1) if k else np.zeros(count, dtype=np.uint64)

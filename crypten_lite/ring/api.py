@@ -24,11 +24,13 @@ __all__ = [
     "conv1d",
     "conv2d",
     "from_signed",
+    "gather_bits",
     "lshift",
     "matmul",
     "mul",
     "neg",
     "rshift",
+    "scatter_bits",
     "sub",
     "sum",
     "to_signed",
@@ -131,6 +133,31 @@ def bits_pack(bits: npt.NDArray[np.uint8]) -> U64:
     if bits.dtype == np.uint8 and bits.size and int(bits.max()) > 1:
         raise RingShapeError("bits must contain only 0 and 1")
     return _ring_np.bits_pack(bits.view(np.uint8))
+
+
+def _positions(positions: object) -> npt.NDArray[np.int64]:
+    pos = np.asarray(positions)
+    if pos.ndim != 1 or pos.dtype.kind not in "iu":
+        raise RingDTypeError("positions must be a 1-D sequence of ints")
+    if pos.size and (int(pos.min()) < 0 or int(pos.max()) > 63):
+        raise RingShapeError("positions must lie in [0, 63]")
+    return pos.astype(np.int64)
+
+
+def gather_bits(words: U64, positions: npt.ArrayLike) -> npt.NDArray[np.uint8]:
+    """Pack bits ``positions`` of every word (flattened) into a little-endian bit stream:
+    ``ceil(n * len(positions) / 8)`` bytes (wire format for opening a few bits per element)."""
+    return active_kernels().gather_bits(_require_u64("words", words), _positions(positions))
+
+
+def scatter_bits(stream: npt.NDArray[np.uint8], count: int, positions: npt.ArrayLike) -> U64:
+    """Inverse of :func:`gather_bits`: ``count`` words with the streamed bits at ``positions``."""
+    pos = _positions(positions)
+    if not isinstance(stream, np.ndarray) or stream.dtype != np.uint8 or stream.ndim != 1:
+        raise RingDTypeError("stream must be a 1-D uint8 array")
+    if stream.size * 8 < count * pos.size:
+        raise RingShapeError(f"stream holds {stream.size * 8} bits, need {count * pos.size}")
+    return active_kernels().scatter_bits(stream, int(count), pos)
 
 
 def to_signed(a: U64) -> npt.NDArray[np.int64]:

@@ -37,6 +37,8 @@ def _reference_kernels() -> RingKernels:
         split_limbs=_ring_np.split_limbs,
         combine_limbs=_ring_np.combine_limbs,
         bits_unpack=_ring_np.bits_unpack,
+        gather_bits=_ring_np.gather_bits,
+        scatter_bits=_ring_np.scatter_bits,
     )
 
 
@@ -50,6 +52,8 @@ def _compiled_kernels() -> RingKernels | None:
         split_limbs=module.split_limbs,
         combine_limbs=module.combine_limbs,
         bits_unpack=module.bits_unpack,
+        gather_bits=module.gather_bits,
+        scatter_bits=module.scatter_bits,
     )
 
 

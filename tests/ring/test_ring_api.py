@@ -201,3 +201,19 @@ def test_bad_shapes_raise_value_errors_naming_the_problem(call, fragment):
         call()
     assert isinstance(info.value, CryptenLiteError)
     assert isinstance(info.value, RingShapeError)
+
+
+def test_gather_and_scatter_bits_roundtrip_and_validate(rng):
+    words = random_u64(rng, (3, 7))
+    positions = [0, 5, 31, 63]
+    stream = ring.gather_bits(words, positions)
+    assert stream.dtype == np.uint8 and stream.size == -(-21 * 4 // 8)
+    back = ring.scatter_bits(stream, 21, positions)
+    mask = np.uint64(sum(1 << p for p in positions))
+    np.testing.assert_array_equal(back, words.reshape(-1) & mask)
+    with pytest.raises(RingShapeError, match="positions"):
+        ring.gather_bits(words, [64])
+    with pytest.raises(RingShapeError, match="stream holds"):
+        ring.scatter_bits(stream[:1], 21, positions)
+    with pytest.raises(RingDTypeError):
+        ring.scatter_bits(stream.astype(np.int64), 21, positions)

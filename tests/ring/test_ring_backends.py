@@ -77,3 +77,20 @@ def test_unknown_backend_name_is_rejected():
     with pytest.raises(ValueError, match="unknown ring backend"):
         kernels_for("fortran")
     assert issubclass(BackendError, RuntimeError)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    hnp.arrays(np.uint64, st.integers(0, 40), elements=EDGE_OR_ANY),
+    st.lists(st.integers(0, 63), max_size=64),
+)
+def test_bit_gather_and_scatter_agree(words, positions):
+    pos = np.array(positions, dtype=np.int64)
+    stream = cy.gather_bits(words, pos)
+    np.testing.assert_array_equal(stream, _ring_np.gather_bits(words, pos))
+    assert stream.size == -(-words.size * pos.size // 8)
+    back = cy.scatter_bits(stream, words.size, pos)
+    np.testing.assert_array_equal(back, _ring_np.scatter_bits(stream, words.size, pos))
+    mask = np.uint64(sum({1 << p for p in positions}))
+    if len(set(positions)) == len(positions):
+        np.testing.assert_array_equal(back, words & mask)

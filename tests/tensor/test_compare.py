@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import crypten_lite as cl
+from crypten_lite.config import SessionConfig
 from crypten_lite.runtime.testing import run_parties
 
 UNIT = 2.0**-16
@@ -22,9 +23,12 @@ def _grid():
     return enc(a), enc(b)
 
 
-@pytest.mark.parametrize("provider", ["TrustedDealer", "InsecureLocalDealer"])
+@pytest.mark.parametrize(
+    ("provider", "min_rounds"),
+    [("TrustedDealer", False), ("TrustedDealer", True), ("InsecureLocalDealer", False)],
+)
 @pytest.mark.parametrize("world_size", WORLDS)
-def test_comparisons_and_selections_are_exact(world_size, provider):
+def test_comparisons_and_selections_are_exact(world_size, provider, min_rounds):
     a, b = _grid()
 
     def job(session):
@@ -70,8 +74,9 @@ def test_comparisons_and_selections_are_exact(world_size, provider):
         )
 
 
+@pytest.mark.parametrize("min_rounds", [False, True])
 @pytest.mark.parametrize("world_size", WORLDS)
-def test_round_counts_lt_relu_and_max(world_size):
+def test_round_counts_lt_relu_and_max(world_size, min_rounds):
     n = 1000
 
     def job(session):
@@ -84,12 +89,18 @@ def test_round_counts_lt_relu_and_max(world_size):
             costs.append(session.stats.snapshot())
         return costs
 
-    lt, relu, mx, eq = run_parties(job, world_size)[0]
-    assert lt.rounds == 3 and relu.rounds == 3 and eq.rounds == 3
-    assert mx.rounds == 3 * int(np.ceil(np.log2(n)))
+    config = SessionConfig(min_rounds=min_rounds)
+    lt, relu, mx, eq = run_parties(job, world_size, config=config)[0]
+    relu_rounds = 3 if min_rounds else 4
+    assert lt.rounds == 3 and eq.rounds == 3
+    assert relu.rounds == relu_rounds
+    assert mx.rounds == relu_rounds * int(np.ceil(np.log2(n)))
     peers = world_size - 1
-    assert lt.bytes_sent == peers * (8 * n + 4 * n + -(-7 * n // 8))
-    assert relu.bytes_sent == peers * (16 * n + 4 * n + -(-7 * n // 8))
+    lt_bytes = 8 * n + 4 * n + -(-7 * n // 8)
+    assert lt.bytes_sent == peers * lt_bytes
+    # fused: the product's opening rides in the comparison's first round (8n more);
+    # split: a separate Beaver round opening two operands (16n)
+    assert relu.bytes_sent == peers * (lt_bytes + (8 * n if min_rounds else 16 * n))
 
 
 @pytest.mark.parametrize("world_size", WORLDS)
