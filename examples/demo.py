@@ -50,7 +50,8 @@ def main() -> None:
     err = float(np.max(np.abs(np.asarray(first["scores"]) - plain_scores)))
     print(f"\n3 parties + dealer: relu(x @ w).sum(1) and its argmax on a {BATCH}x{FEATURES} batch")
     print(f"  max |secure - plaintext| = {err:.2e}")
-    print(f"  argmax: secure {int(np.asarray(first['best']))}, plaintext {int(plain_scores.argmax())}")
+    secure_best = int(np.asarray(first["best"]))
+    print(f"  argmax: secure {secure_best}, plaintext {int(plain_scores.argmax())}")
     for rank, r in enumerate(results):
         print(
             f"  party {rank}: {r['seconds'] * 1e3:7.1f} ms, {r['rounds']} rounds, "
