@@ -42,6 +42,23 @@ def _public_array(value: Any, name: str = "value") -> F64 | npt.NDArray[np.int64
     return arr.astype(np.float64)
 
 
+def _broadcast_or_raise(op: str, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """The broadcast shape, or a ValueError naming both shapes (before any triple is used)."""
+    try:
+        return tuple(np.broadcast_shapes(a, b))
+    except ValueError as err:
+        raise ValueError(f"{op}: shapes {a} and {b} do not broadcast") from err
+
+
+def _check_matmul_shapes(a: tuple[int, ...], b: tuple[int, ...]) -> None:
+    if not a or not b:
+        raise ValueError("matmul: both operands need at least one dimension")
+    inner = b[0] if len(b) == 1 else b[-2]
+    if a[-1] != inner:
+        raise ValueError(f"matmul: shapes {a} and {b} cannot be multiplied ({a[-1]} != {inner})")
+    _broadcast_or_raise("matmul batch", a[:-2], b[:-2])
+
+
 def lift(share: U64) -> U64:
     """A 0-d share as shape (1,), so protocol arithmetic stays in (silently wrapping) array
     ufuncs instead of numpy scalars (which warn on wrap-around)."""
@@ -169,7 +186,7 @@ class MPCTensor(CompareMixin, ShapeMixin, LinearMixin):
             raise TypeError("this operation needs arithmetic shares: use .to(cl.mpc.arithmetic)")
 
     def _add_public_ring(self, encoded: U64, sign: int = 1) -> MPCTensor:
-        shape = np.broadcast_shapes(self.shape, encoded.shape)
+        shape = _broadcast_or_raise("add", self.shape, encoded.shape)
         share = np.broadcast_to(self._share, shape).copy()
         if self._session.rank == 0:
             share = share + encoded if sign > 0 else share - encoded
@@ -191,6 +208,7 @@ class MPCTensor(CompareMixin, ShapeMixin, LinearMixin):
         self._require_arith()
         if isinstance(other, MPCTensor):
             self._check_other(other)
+            _broadcast_or_raise("add", self.shape, other.shape)
             return self._wrap(self._share + other._share)
         return self._add_public_ring(self._encode_public(other))
 
@@ -199,6 +217,7 @@ class MPCTensor(CompareMixin, ShapeMixin, LinearMixin):
         self._require_arith()
         if isinstance(other, MPCTensor):
             self._check_other(other)
+            _broadcast_or_raise("sub", self.shape, other.shape)
             return self._wrap(self._share - other._share)
         return self._add_public_ring(self._encode_public(other), sign=-1)
 
@@ -213,7 +232,7 @@ class MPCTensor(CompareMixin, ShapeMixin, LinearMixin):
         self._require_arith()
         if isinstance(other, MPCTensor):
             self._check_other(other)
-            shape = np.broadcast_shapes(self.shape, other.shape)
+            shape = _broadcast_or_raise("mul", self.shape, other.shape)
             product = beaver.mul(self._session, lift(self._share), lift(other._share))
             return self._wrap(product.reshape(shape)).truncate(self.precision)
         return self._mul_public(_public_array(other))
@@ -250,6 +269,7 @@ class MPCTensor(CompareMixin, ShapeMixin, LinearMixin):
         self._require_arith()
         if isinstance(other, MPCTensor):
             self._check_other(other)
+            _check_matmul_shapes(self.shape, other.shape)
             z = beaver.matmul(self._session, self._share, other._share)
         else:
             z = ring.matmul(self._share, self._encode_public(other))

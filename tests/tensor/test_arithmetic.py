@@ -294,3 +294,21 @@ def test_debug_range_check_reports_overflow():
     with pytest.raises(PartyFailure, match="representable range"):
         run_parties(job, 3, config=SessionConfig(debug_range_check=True), timeout_s=10)
     assert run_parties(job, 2)[0][0] == 2.0**46  # unchecked: decoded beyond the range
+
+
+def test_shape_mismatches_fail_before_any_triple_is_used():
+    def job(session):
+        x = cl.cryptensor(np.ones((2, 3)), src=0)
+        y = cl.cryptensor(np.ones((4,)), src=1)
+        before = session.provider.requests
+        for op, pattern in [
+            (lambda: x * y, "do not broadcast"),
+            (lambda: x + y, "do not broadcast"),
+            (lambda: x @ y, "cannot be multiplied"),
+            (lambda: x + np.ones(5), "do not broadcast"),
+        ]:
+            with pytest.raises(ValueError, match=pattern):
+                op()
+        return session.provider.requests - before, session.stats.rounds
+
+    assert run_parties(job, 2) == [(0, 2), (0, 2)]  # rounds: the two shape announcements
