@@ -28,7 +28,7 @@ demo: build
 	$(PY) examples/demo.py
 
 lint: build
-	$(VENV)/bin/ruff check crypten_lite benchmarks tests examples launcher
+	$(VENV)/bin/ruff check $(wildcard crypten_lite benchmarks tests examples launcher)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
