@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from functools import partial
 
 import numpy as np
 
 from benchmarks.record import BenchRecord, time_call
+from crypten_lite.encoding import FixedPointEncoder
+from crypten_lite.encoding import compiled_available as encoding_compiled
 from crypten_lite.ring import _gemm, _ring_np
-from crypten_lite.ring.backend import compiled_available, kernels_for
+from crypten_lite.ring.backend import PURE_ENV_VAR, compiled_available, kernels_for
+from crypten_lite.ring.prg import AesCtrPrg
 
 __all__ = ["run"]
 
@@ -73,10 +78,71 @@ def _conv_rows(reps: int, quick: bool, data: np.random.Generator) -> Iterator[Be
         )
 
 
+def _encoding_rows(reps: int, quick: bool, data: np.random.Generator) -> Iterator[BenchRecord]:
+    n = 10_000 if quick else 1_000_000
+    values = data.normal(size=n) * 100
+    enc = FixedPointEncoder(16)
+    backends = ["cython", "numpy"] if encoding_compiled() else ["numpy"]
+    for backend in backends:
+        pure = "1" if backend == "numpy" else "0"
+        with _pure_env(pure):
+            encoded = enc.encode(values)
+            err = float(np.max(np.abs(enc.decode(encoded) - values)))
+            for name, fn in (
+                ("encode", partial(enc.encode, values)),
+                ("decode", partial(enc.decode, encoded)),
+            ):
+                t = time_call(fn, reps)
+                yield BenchRecord.from_timing(
+                    SUITE,
+                    name,
+                    t,
+                    params={"n": n, "precision": 16, "backend": backend},
+                    parties=1,
+                    transport="none",
+                    max_abs_err=err,
+                    extra={"M_elements_per_s": n / t.median / 1e6},
+                )
+
+
+def _prg_rows(reps: int, quick: bool) -> Iterator[BenchRecord]:
+    n = 10_000 if quick else 1_000_000
+    prg = AesCtrPrg.generate()
+    for name, fn, nbytes in (
+        ("prg_ring_elements", partial(prg.ring_elements, n), 8 * n),
+        ("prg_random_bits", partial(prg.random_bits, n), n // 8),
+    ):
+        t = time_call(fn, reps)
+        yield BenchRecord.from_timing(
+            SUITE,
+            name,
+            t,
+            params={"n": n, "aes": 128},
+            parties=1,
+            transport="none",
+            extra={"keystream_GB_per_s": nbytes / t.median / 1e9},
+        )
+
+
+@contextlib.contextmanager
+def _pure_env(value: str) -> Iterator[None]:
+    old = os.environ.get(PURE_ENV_VAR)
+    os.environ[PURE_ENV_VAR] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(PURE_ENV_VAR, None)
+        else:
+            os.environ[PURE_ENV_VAR] = old
+
+
 def run(reps: int, quick: bool) -> list[BenchRecord]:
     """All rows of the suite; ``quick`` shrinks sizes for a smoke run."""
     data = np.random.default_rng(7)  # benchmark inputs only, never secret
     sizes = [64, 128] if quick else [256, 512, 1024]
     rows = list(_matmul_rows(sizes, reps, data))
     rows.extend(_conv_rows(reps, quick, data))
+    rows.extend(_encoding_rows(reps, quick, data))
+    rows.extend(_prg_rows(reps, quick))
     return rows
