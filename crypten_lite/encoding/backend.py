@@ -26,15 +26,17 @@ differential tests) for builds with wider SIMD.
 from __future__ import annotations
 
 import functools
-import importlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 from crypten_lite.encoding import _encoding_np
-from crypten_lite.errors import BackendError
+from crypten_lite.ring.backend import (
+    PURE_ENV_VAR,
+    active,
+    load_compiled,
+    select_kernels,
+)
 
 __all__ = [
     "PURE_ENV_VAR",
@@ -44,7 +46,7 @@ __all__ = [
     "kernels_for",
 ]
 
-PURE_ENV_VAR = "CRYPTEN_LITE_PURE"
+_MODULE = "crypten_lite.encoding._encoding_cy"
 
 
 @dataclass(frozen=True)
@@ -60,13 +62,6 @@ class EncodingKernels:
     dequantize: Callable[..., Any]
     center: Callable[..., Any]
     requantize: Callable[..., Any]
-
-
-def _load_compiled() -> ModuleType | None:
-    try:
-        return importlib.import_module("crypten_lite.encoding._encoding_cy")
-    except ImportError:
-        return None
 
 
 def compiled_available() -> bool:
@@ -91,7 +86,7 @@ def _reference_kernels() -> EncodingKernels:
 
 @functools.cache
 def _compiled_kernels() -> EncodingKernels | None:
-    module = _load_compiled()
+    module = load_compiled(_MODULE)
     if module is None or not hasattr(module, "fixed_encode_float"):
         return None
     return EncodingKernels(
@@ -109,22 +104,10 @@ def _compiled_kernels() -> EncodingKernels | None:
 
 def kernels_for(name: str) -> EncodingKernels:
     """The kernel table named ``"numpy"`` or ``"cython"``; raises if unavailable."""
-    if name == "numpy":
-        return _reference_kernels()
-    if name == "cython":
-        compiled = _compiled_kernels()
-        if compiled is None:
-            raise BackendError(
-                "backend 'cython' requested but crypten_lite.encoding._encoding_cy is not "
-                "built; run `make build` or unset CRYPTEN_LITE_PURE"
-            )
-        return compiled
-    raise ValueError(f"unknown encoding backend {name!r}; expected 'numpy' or 'cython'")
+    return select_kernels(name, _reference_kernels(), _compiled_kernels(), _MODULE)
 
 
 def active_kernels() -> EncodingKernels:
     """The backend in force now: the reference if ``CRYPTEN_LITE_PURE=1``, else the compiled
     twin when it is built, else the reference."""
-    if os.environ.get(PURE_ENV_VAR, "0") == "1":
-        return _reference_kernels()
-    return _compiled_kernels() or _reference_kernels()
+    return active(_reference_kernels(), _compiled_kernels())

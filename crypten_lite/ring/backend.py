@@ -8,21 +8,61 @@ import functools
 import importlib
 import os
 from types import ModuleType
+from typing import TypeVar
 
 from crypten_lite.errors import BackendError
 from crypten_lite.ring import _ring_np
 from crypten_lite.ring._gemm import RingKernels
 
-__all__ = ["PURE_ENV_VAR", "active_kernels", "compiled_available", "kernels_for"]
+__all__ = [
+    "PURE_ENV_VAR",
+    "active",
+    "active_kernels",
+    "compiled_available",
+    "kernels_for",
+    "load_compiled",
+    "pure_requested",
+    "select_kernels",
+]
 
 PURE_ENV_VAR = "CRYPTEN_LITE_PURE"
+_MODULE = "crypten_lite.ring._ring_cy"
+K = TypeVar("K")
 
 
-def _load_compiled() -> ModuleType | None:
+def load_compiled(module: str) -> ModuleType | None:
+    """Import a compiled extension module, or ``None`` when it is not built."""
     try:
-        return importlib.import_module("crypten_lite.ring._ring_cy")
+        return importlib.import_module(module)
     except ImportError:
         return None
+
+
+def pure_requested() -> bool:
+    """Whether ``CRYPTEN_LITE_PURE=1`` asks for the numpy reference backends."""
+    return os.environ.get(PURE_ENV_VAR, "0") == "1"
+
+
+def select_kernels(name: str, reference: K, compiled: K | None, module: str) -> K:
+    """The kernel table named ``"numpy"`` or ``"cython"`` of one layer; raises if the
+    compiled one is requested but ``module`` is not built."""
+    if name == "numpy":
+        return reference
+    if name == "cython":
+        if compiled is None:
+            raise BackendError(
+                f"backend 'cython' requested but {module} is not built; "
+                "run `make build` or unset CRYPTEN_LITE_PURE"
+            )
+        return compiled
+    raise ValueError(f"unknown backend {name!r}; expected 'numpy' or 'cython'")
+
+
+def active(reference: K, compiled: K | None) -> K:
+    """The reference if ``CRYPTEN_LITE_PURE=1``, else the compiled table when built."""
+    if pure_requested() or compiled is None:
+        return reference
+    return compiled
 
 
 def compiled_available() -> bool:
@@ -44,7 +84,7 @@ def _reference_kernels() -> RingKernels:
 
 @functools.cache
 def _compiled_kernels() -> RingKernels | None:
-    module = _load_compiled()
+    module = load_compiled(_MODULE)
     if module is None:
         return None
     return RingKernels(
@@ -59,22 +99,10 @@ def _compiled_kernels() -> RingKernels | None:
 
 def kernels_for(name: str) -> RingKernels:
     """The kernel table named ``"numpy"`` or ``"cython"``; raises if unavailable."""
-    if name == "numpy":
-        return _reference_kernels()
-    if name == "cython":
-        compiled = _compiled_kernels()
-        if compiled is None:
-            raise BackendError(
-                "backend 'cython' requested but crypten_lite.ring._ring_cy is not built; "
-                "run `make build` or unset CRYPTEN_LITE_PURE"
-            )
-        return compiled
-    raise ValueError(f"unknown ring backend {name!r}; expected 'numpy' or 'cython'")
+    return select_kernels(name, _reference_kernels(), _compiled_kernels(), _MODULE)
 
 
 def active_kernels() -> RingKernels:
     """The backend in force now: the reference if ``CRYPTEN_LITE_PURE=1``, else the compiled
     twin when it is built, else the reference."""
-    if os.environ.get(PURE_ENV_VAR, "0") == "1":
-        return _reference_kernels()
-    return _compiled_kernels() or _reference_kernels()
+    return active(_reference_kernels(), _compiled_kernels())

@@ -74,7 +74,7 @@ def test_environment_selects_the_backend(monkeypatch):
 
 
 def test_unknown_backend_name_is_rejected():
-    with pytest.raises(ValueError, match="unknown ring backend"):
+    with pytest.raises(ValueError, match="unknown backend"):
         kernels_for("fortran")
     assert issubclass(BackendError, RuntimeError)
 
