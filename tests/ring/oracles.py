@@ -11,7 +11,8 @@ def matmul_uint64(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def conv_nd(x, w, stride, padding, dilation, groups):
-    """Direct loop cross-correlation over 1 or 2 spatial dims, mod 2^64."""
+    """Direct loop cross-correlation over 1 or 2 spatial dims in ``x``'s dtype (mod 2^64 for
+    uint64, plain arithmetic for floats)."""
     dims = x.ndim - 2
     if dims == 1:
         x = x[:, :, None, :]
@@ -22,7 +23,7 @@ def conv_nd(x, w, stride, padding, dilation, groups):
     xp = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
     ho = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
     wo = (wd + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-    out = np.zeros((n, co, ho, wo), dtype=np.uint64)
+    out = np.zeros((n, co, ho, wo), dtype=x.dtype)
     per_group = co // groups
     for b in range(n):
         for o in range(co):
@@ -36,5 +37,5 @@ def conv_nd(x, w, stride, padding, dilation, groups):
                         r0 : r0 + dilation[0] * (kh - 1) + 1 : dilation[0],
                         c0 : c0 + dilation[1] * (kw - 1) + 1 : dilation[1],
                     ]
-                    out[b, o, i, j] = np.sum(patch * w[o], dtype=np.uint64)
+                    out[b, o, i, j] = np.sum(patch * w[o], dtype=x.dtype)
     return out[:, :, 0, :] if dims == 1 else out
