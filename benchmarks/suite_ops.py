@@ -8,29 +8,19 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 import crypten_lite as cl
+from benchmarks.cases_approx import approx_cases
+from benchmarks.opcase import Array, OpCase
 from benchmarks.record import BenchRecord, Timing, time_call
 from crypten_lite.runtime.testing import run_parties
 
 __all__ = ["OpCase", "run"]
 
 SUITE = "ops"
-Array = np.ndarray
-
-
-@dataclass(frozen=True)
-class OpCase:
-    name: str
-    params: dict[str, Any]
-    inputs: Callable[[np.random.Generator], list[Array]]
-    secure: Callable[..., cl.MPCTensor]
-    plain: Callable[..., Any]
-    crypten_ms: tuple[float, float] | None = None  # 2 parties: insecure / secure dealer
 
 
 def _uniform(
@@ -66,7 +56,7 @@ def _cases(quick: bool) -> list[OpCase]:
             (624, 653),
         ),
     ]
-    return cases + list(_comparison_cases(quick))
+    return cases + list(_comparison_cases(quick)) + approx_cases(quick)
 
 
 def _comparison_cases(quick: bool) -> list[OpCase]:

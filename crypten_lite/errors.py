@@ -11,9 +11,13 @@ from __future__ import annotations
 __all__ = [
     "BackendError",
     "CommunicationError",
+    "ConfigError",
     "CryptenLiteError",
     "EncodingError",
     "EncodingRangeError",
+    "LaunchError",
+    "MessageRejectedError",
+    "MessageTooLargeError",
     "PeerLostError",
     "PeerTimeoutError",
     "ProtocolError",
@@ -21,6 +25,7 @@ __all__ = [
     "RingShapeError",
     "SessionError",
     "ShareError",
+    "TlsSetupError",
 ]
 
 
@@ -70,3 +75,24 @@ class SessionError(CryptenLiteError, ValueError):
 
 class ShareError(CryptenLiteError, ValueError):
     """Invalid arguments for sharing or revealing (bad src/dst, shape mismatch, bad value)."""
+
+
+class ConfigError(CryptenLiteError, ValueError):
+    """A configuration file or option is invalid; the message names the key or option."""
+
+
+class TlsSetupError(ConfigError):
+    """Certificates or keys are missing, unreadable or do not fit together."""
+
+
+class MessageRejectedError(CommunicationError):
+    """A message was refused: malformed, oversized, from an unknown session or sender, or
+    from a peer whose certificate does not match the rank it claims."""
+
+
+class MessageTooLargeError(MessageRejectedError):
+    """A message is larger than the receiver accepts."""
+
+
+class LaunchError(CryptenLiteError, RuntimeError):
+    """Party processes could not be started or did not report in."""

@@ -8,6 +8,7 @@ with a fixed-point value (``mul_ltz``) needs no truncation.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from crypten_lite import ring
 from crypten_lite.protocols import beaver, comparison, conversion
 from crypten_lite.protocols import binary as binary_ops
 from crypten_lite.sharing import ARITHMETIC, BINARY
-from crypten_lite.tensor.shape import normalize_dim
+from crypten_lite.tensor.names import Names
 
 if TYPE_CHECKING:
     from crypten_lite.session import Session
@@ -43,8 +44,17 @@ class CompareMixin:
         ptype: str
 
         def _wrap(
-            self, share: U64, precision: int | None = None, ptype: str | None = None
+            self,
+            share: U64,
+            precision: int | None = None,
+            ptype: str | None = None,
+            names: Sequence[str | None] | None = None,
         ) -> MPCTensor: ...
+
+        @property
+        def names(self) -> Names: ...
+
+        def _axis(self, dim: Any) -> int: ...
 
         @property
         def shape(self) -> tuple[int, ...]: ...
@@ -196,18 +206,19 @@ class CompareMixin:
             x = np.concatenate([best, x[..., 2 * half :]], axis=-1)
         return self._wrap(np.array(x[..., 0], dtype=np.uint64))
 
-    def _extremum(self, dim: int | None, keepdim: bool, want_max: bool) -> Any:
+    def _extremum(self, dim: int | str | None, keepdim: bool, want_max: bool) -> Any:
         self._require_arith()
         if self.size_of() == 0:
             raise ValueError("max/min of an empty tensor")
         if dim is None:
             return self.reshape(-1)._tournament(0, want_max)
-        axis = normalize_dim(dim, len(self.shape))
+        axis = self._axis(dim)
         values = self._tournament(axis, want_max)
         one_hot = self._one_hot_of(values, axis)
         if keepdim:
-            values = values._wrap(np.expand_dims(values._share, axis))
-        return values, one_hot
+            return values._wrap(np.expand_dims(values._share, axis), names=self.names), one_hot
+        reduced = self.names[:axis] + self.names[axis + 1 :]
+        return values._wrap(values._share, names=reduced), one_hot
 
     def size_of(self) -> int:
         return int(self._share.size)
@@ -224,18 +235,20 @@ class CompareMixin:
         chosen = beaver.mul(self.session, _flat(hits), _flat(first)).reshape(self.shape)
         return self._bit_tensor(chosen)
 
-    def max(self, dim: int | None = None, keepdim: bool = False) -> Any:
+    def max(self, dim: int | str | None = None, keepdim: bool = False) -> Any:
         """Overall max (a 0-d tensor) or ``(values, one_hot)`` along ``dim`` (CrypTen)."""
         return self._extremum(dim, keepdim, True)
 
-    def min(self, dim: int | None = None, keepdim: bool = False) -> Any:
+    def min(self, dim: int | str | None = None, keepdim: bool = False) -> Any:
         """Overall min or ``(values, one_hot)`` along ``dim``."""
         return self._extremum(dim, keepdim, False)
 
-    def _arg(self, dim: int | None, keepdim: bool, one_hot: bool, want_max: bool) -> MPCTensor:
+    def _arg(
+        self, dim: int | str | None, keepdim: bool, one_hot: bool, want_max: bool
+    ) -> MPCTensor:
         flat_view = dim is None
         x = self.reshape(-1) if flat_view else self
-        axis = 0 if flat_view else normalize_dim(dim, len(self.shape))  # type: ignore[arg-type]
+        axis = 0 if flat_view else self._axis(dim)
         _, hot = x._extremum(axis, False, want_max)
         if flat_view and one_hot:
             return hot.reshape(*self.shape)  # type: ignore[no-any-return]
@@ -248,14 +261,14 @@ class CompareMixin:
         return idx  # type: ignore[no-any-return]
 
     def argmax(
-        self, dim: int | None = None, keepdim: bool = False, one_hot: bool = True
+        self, dim: int | str | None = None, keepdim: bool = False, one_hot: bool = True
     ) -> MPCTensor:
         """CrypTen's one-hot argmax by default (first maximum); ``one_hot=False`` gives the
         index as a shared number."""
         return self._arg(dim, keepdim, one_hot, True)
 
     def argmin(
-        self, dim: int | None = None, keepdim: bool = False, one_hot: bool = True
+        self, dim: int | str | None = None, keepdim: bool = False, one_hot: bool = True
     ) -> MPCTensor:
         """Like :meth:`argmax` for the minimum."""
         return self._arg(dim, keepdim, one_hot, False)
@@ -299,7 +312,8 @@ class CompareMixin:
             writeable=False,
         ).reshape(n, c, oh, ow, ks[0] * ks[1])
         pooled = self._wrap(np.ascontiguousarray(windows))._tournament(4, True)
-        return pooled if len(self.shape) == 4 else pooled._wrap(pooled._share[0])
+        out = pooled._share if len(self.shape) == 4 else pooled._share[0]
+        return self._wrap(out, names=self.names)
 
     # -- share types and bitwise ops ---------------------------------------------------------
     def to(self, ptype: str) -> MPCTensor:

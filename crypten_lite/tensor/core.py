@@ -12,6 +12,7 @@ checks every revealed value against the range and raises instead.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,10 @@ from crypten_lite.errors import SessionError, ShareError
 from crypten_lite.protocols import beaver, truncation
 from crypten_lite.session import Session, current_session
 from crypten_lite.sharing import ARITHMETIC, BINARY, reveal, share_from
+from crypten_lite.tensor import names as names_mod
+from crypten_lite.tensor.approx import ApproxMixin
 from crypten_lite.tensor.compare import CompareMixin
+from crypten_lite.tensor.names import Names
 from crypten_lite.tensor.reduce import LinearMixin
 from crypten_lite.tensor.shape import ShapeMixin
 
@@ -65,17 +69,25 @@ def lift(share: U64) -> U64:
     return share.reshape(1) if share.ndim == 0 else share
 
 
-class MPCTensor(CompareMixin, ShapeMixin, LinearMixin):
+class MPCTensor(ApproxMixin, CompareMixin, ShapeMixin, LinearMixin):
     """A secret-shared tensor (one party's share plus public metadata; see module doc)."""
 
     __array_priority__ = 1000  # numpy operands on the left defer to us
-    __slots__ = ("_session", "_share", "precision", "ptype")
+    __slots__ = ("_names", "_session", "_share", "precision", "ptype")
 
-    def __init__(self, session: Session, share: U64, precision: int, ptype: str = ARITHMETIC):
+    def __init__(
+        self,
+        session: Session,
+        share: U64,
+        precision: int,
+        ptype: str = ARITHMETIC,
+        names: Sequence[str | None] | None = None,
+    ):
         self._session = session
         self._share = share
         self.precision = precision
         self.ptype = ptype
+        self._names = names_mod.check_names(names, share.ndim)
 
     # -- construction and reveal ------------------------------------------------------------
     @classmethod
@@ -120,30 +132,47 @@ class MPCTensor(CompareMixin, ShapeMixin, LinearMixin):
     def numel(self) -> int:
         return self.size
 
-    def size_(self) -> tuple[int, ...]:
-        return self.shape
+    @property
+    def names(self) -> Names:
+        """One name (str) or None per dim; public metadata like the shape."""
+        return self._names
+
+    def _axis(self, dim: Any) -> int:
+        """A dim given by name or (possibly negative) position, as an axis."""
+        return names_mod.lookup(self._names, dim, self._share.ndim)
 
     @property
     def encoder(self) -> FixedPointEncoder:
         return FixedPointEncoder(self.precision)
 
     def __repr__(self) -> str:
+        named = f", names={self._names}" if names_mod.is_named(self._names) else ""
         return (
-            f"MPCTensor(shape={self.shape}, ptype={self.ptype}, precision={self.precision}, "
-            f"rank={self._session.rank}, <hidden>)"
+            f"MPCTensor(shape={self.shape}{named}, ptype={self.ptype}, "
+            f"precision={self.precision}, rank={self._session.rank}, <hidden>)"
         )
 
     def __bool__(self) -> bool:
         raise TypeError("the truth value of an MPCTensor is secret; reveal it first")
 
     def _wrap(
-        self, share: U64, precision: int | None = None, ptype: str | None = None
+        self,
+        share: U64,
+        precision: int | None = None,
+        ptype: str | None = None,
+        names: Sequence[str | None] | None = None,
     ) -> MPCTensor:
+        """A tensor of this session from a share. Names: those given, else this tensor's
+        when the number of dims is unchanged (pointwise ops, pooling, padding), else none."""
+        share = np.asarray(share, dtype=np.uint64)
+        if names is None and share.ndim == self._share.ndim:
+            names = self._names
         return MPCTensor(
             self._session,
-            np.asarray(share, dtype=np.uint64),
+            share,
             self.precision if precision is None else precision,
             self.ptype if ptype is None else ptype,
+            names,
         )
 
     def reveal_ring(self, dst: int | None = None) -> U64 | None:
@@ -185,12 +214,19 @@ class MPCTensor(CompareMixin, ShapeMixin, LinearMixin):
         if self.ptype != ARITHMETIC:
             raise TypeError("this operation needs arithmetic shares: use .to(cl.mpc.arithmetic)")
 
+    def _names_with(self, other: Any) -> Names:
+        """Output names of a broadcasting binary op (checked before anything is computed)."""
+        if isinstance(other, MPCTensor):
+            return names_mod.unify_from_right(self._names, other._names)
+        return names_mod.unify_from_right(self._names, names_mod.unnamed(np.ndim(other)))
+
     def _add_public_ring(self, encoded: U64, sign: int = 1) -> MPCTensor:
         shape = _broadcast_or_raise("add", self.shape, encoded.shape)
+        names = self._names_with(encoded)
         share = np.broadcast_to(self._share, shape).copy()
         if self._session.rank == 0:
             share = share + encoded if sign > 0 else share - encoded
-        return self._wrap(share)
+        return self._wrap(share, names=names)
 
     def _add_masked_public(self, mask: npt.NDArray[np.bool_], value: float) -> MPCTensor:
         """Add the public ``value`` where ``mask`` is set (used by constant padding)."""
@@ -209,7 +245,7 @@ class MPCTensor(CompareMixin, ShapeMixin, LinearMixin):
         if isinstance(other, MPCTensor):
             self._check_other(other)
             _broadcast_or_raise("add", self.shape, other.shape)
-            return self._wrap(self._share + other._share)
+            return self._wrap(self._share + other._share, names=self._names_with(other))
         return self._add_public_ring(self._encode_public(other))
 
     def sub(self, other: Any) -> MPCTensor:
@@ -218,7 +254,7 @@ class MPCTensor(CompareMixin, ShapeMixin, LinearMixin):
         if isinstance(other, MPCTensor):
             self._check_other(other)
             _broadcast_or_raise("sub", self.shape, other.shape)
-            return self._wrap(self._share - other._share)
+            return self._wrap(self._share - other._share, names=self._names_with(other))
         return self._add_public_ring(self._encode_public(other), sign=-1)
 
     def neg(self) -> MPCTensor:
@@ -233,29 +269,34 @@ class MPCTensor(CompareMixin, ShapeMixin, LinearMixin):
         if isinstance(other, MPCTensor):
             self._check_other(other)
             shape = _broadcast_or_raise("mul", self.shape, other.shape)
+            names = self._names_with(other)  # a name clash fails before a triple is used
             product = beaver.mul(self._session, lift(self._share), lift(other._share))
-            return self._wrap(product.reshape(shape)).truncate(self.precision)
+            return self._wrap(product.reshape(shape), names=names).truncate(self.precision)
         return self._mul_public(_public_array(other))
 
     def _mul_public(self, value: F64 | npt.NDArray[np.int64]) -> MPCTensor:
+        names = self._names_with(value)
         if value.dtype == np.int64:
-            return self._wrap(self._share * value.view(np.uint64))
+            return self._wrap(self._share * value.view(np.uint64), names=names)
         finite = value[np.isfinite(value)] if value.size else value
         if finite.size != value.size:
             raise ValueError("cannot multiply by NaN or infinity")
         largest = float(np.max(np.abs(value))) if value.size else 0.0
         if largest == 0.0:
-            return self._wrap(np.zeros(np.broadcast_shapes(self.shape, value.shape), np.uint64))
+            zeros = np.zeros(np.broadcast_shapes(self.shape, value.shape), np.uint64)
+            return self._wrap(zeros, names=names)
         # Encode the factor at the tensor's precision, or finer when it is small so that it
         # keeps `precision` significant bits (1/n of a mean over many elements stays accurate).
         bits = max(self.precision, min(self.precision - math.ceil(math.log2(largest)), 61))
         multiplier = FixedPointEncoder(bits).encode(value)
-        return self._wrap(self._share * multiplier).truncate(bits)
+        return self._wrap(self._share * multiplier, names=names).truncate(bits)
 
     def div(self, other: Any) -> MPCTensor:
-        """Division by a public value (private divisors come with the approximations)."""
+        """Division by a public value (one truncation), or by a private one: ``reciprocal``
+        with ``self`` folded into its last product (see ``MPCTensor.reciprocal`` for the
+        divisor's range, error and cost)."""
         if isinstance(other, MPCTensor):
-            raise TypeError("division by a private tensor needs reciprocal (approximations)")
+            return self._div_private(other)
         divisor = _public_array(other, "divisor").astype(np.float64)
         if np.any(divisor == 0):
             raise ZeroDivisionError("division of an MPCTensor by zero")
@@ -270,15 +311,22 @@ class MPCTensor(CompareMixin, ShapeMixin, LinearMixin):
         if isinstance(other, MPCTensor):
             self._check_other(other)
             _check_matmul_shapes(self.shape, other.shape)
+            names = names_mod.matmul_names(self._names, other._names)
             z = beaver.matmul(self._session, self._share, other._share)
         else:
-            z = ring.matmul(self._share, self._encode_public(other))
-        return self._wrap(z).truncate(self.precision)
+            public = self._encode_public(other)
+            _check_matmul_shapes(self.shape, public.shape)
+            names = names_mod.matmul_names(self._names, names_mod.unnamed(public.ndim))
+            z = ring.matmul(self._share, public)
+        return self._wrap(z, names=names).truncate(self.precision)
 
     def rmatmul(self, other: Any) -> MPCTensor:
         """``public @ self``."""
-        z = ring.matmul(self._encode_public(other), self._share)
-        return self._wrap(z).truncate(self.precision)
+        public = self._encode_public(other)
+        _check_matmul_shapes(public.shape, self.shape)
+        names = names_mod.matmul_names(names_mod.unnamed(public.ndim), self._names)
+        z = ring.matmul(public, self._share)
+        return self._wrap(z, names=names).truncate(self.precision)
 
     __add__ = add
     __radd__ = add
@@ -300,33 +348,83 @@ class MPCTensor(CompareMixin, ShapeMixin, LinearMixin):
         return self.abs()
 
 
+def _encode_meta(shape: tuple[int, ...], names: Names) -> npt.NDArray[np.int64]:
+    """``[ndim, *shape, then per name: -1 (None) or its length and UTF-8 bytes]``."""
+    flat: list[int] = [len(shape), *shape]
+    for name in names:
+        if name is None:
+            flat.append(-1)
+        else:
+            raw = name.encode("utf-8")
+            flat.extend([len(raw), *raw])
+    return np.array(flat, dtype=np.int64)
+
+
+def _decode_meta(message: npt.NDArray[np.generic], src: int) -> tuple[tuple[int, ...], Names]:
+    try:
+        values = [int(v) for v in np.asarray(message, dtype=np.int64).reshape(-1)]
+        ndim = values[0]
+        shape = tuple(values[1 : 1 + ndim])
+        names: list[str | None] = []
+        i = 1 + ndim
+        for _ in range(ndim):
+            length = values[i]
+            if length < 0:
+                names.append(None)
+                i += 1
+            else:
+                names.append(bytes(values[i + 1 : i + 1 + length]).decode("utf-8"))
+                i += 1 + length
+    except (IndexError, ValueError) as err:
+        raise ShareError(f"malformed tensor metadata from party {src}") from err
+    return shape, names_mod.check_names(names, ndim)
+
+
 def cryptensor(
     data: Any,
     src: int = 0,
     precision: int | None = None,
     *,
+    names: Sequence[str | None] | None = None,
     session: Session | None = None,
 ) -> MPCTensor:
     """Secret-share ``data`` held by party ``src``: only that party's values matter; the
-    others pass an array of the same shape or ``None``. Cost: 1 round in which ``src``
-    announces the shape (a party whose array has another shape raises ``ShareError``); the
-    sharing itself is pseudo-random zero-sharing and sends nothing."""
+    others pass an array of the same shape or ``None``. ``names`` names the dims (the
+    source's names travel with the shape; another party passing different names or another
+    shape raises ``ShareError`` before any triple is used). Cost: 1 round in which ``src``
+    announces shape and names; the sharing itself is pseudo-random zero-sharing and sends
+    nothing."""
     session = session or current_session()
     if not isinstance(session, Session):
         raise SessionError("session must be a crypten_lite Session")
     if isinstance(data, MPCTensor):
         raise TypeError("data is already an MPCTensor")
+    if isinstance(src, bool) or not isinstance(src, int) or not 0 <= src < session.world_size:
+        raise ShareError(
+            f"src={src!r} is not a party rank; parties are 0..{session.world_size - 1}"
+        )
     precision = session.config.precision if precision is None else precision
     encoder = FixedPointEncoder(precision)
+    if data is not None and names is not None:  # every party holding data checks its names
+        names_mod.check_names(names, np.ndim(data))  # before anything is sent
     value = None
+    meta = None
     if session.rank == src:
         if data is None:
             raise ShareError(f"party {src} is the source of cryptensor but passed None")
         value = encoder.encode(_public_array(data, "data"))
-    share = share_from(session.comm, session.zeros, value, src, None)
-    if session.rank != src and data is not None and np.shape(data) != share.shape:
-        raise ShareError(
-            f"party {session.rank} passed data of shape {np.shape(data)} but the source "
-            f"party {src} shares shape {share.shape}"
-        )
-    return MPCTensor(session, share, precision)
+        meta = _encode_meta(value.shape, names_mod.check_names(names, value.ndim))
+    shape, agreed = _decode_meta(session.comm.broadcast(meta, src), src)
+    if session.rank != src:
+        if data is not None and np.shape(data) != shape:
+            raise ShareError(
+                f"party {session.rank} passed data of shape {np.shape(data)} but the source "
+                f"party {src} shares shape {shape}"
+            )
+        if names is not None and names_mod.check_names(names, len(shape)) != agreed:
+            raise ShareError(
+                f"party {session.rank} expects names {tuple(names)} but the source party "
+                f"{src} shares {names_mod.fmt(agreed)}"
+            )
+    share = share_from(session.comm, session.zeros, value, src, shape)
+    return MPCTensor(session, share, precision, names=agreed)

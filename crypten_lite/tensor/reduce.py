@@ -4,6 +4,7 @@ truncation, 1 with the dealer's) and the Beaver round of a private weight."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -11,7 +12,7 @@ import numpy.typing as npt
 
 from crypten_lite import ring
 from crypten_lite.protocols import beaver
-from crypten_lite.tensor.shape import normalize_dim
+from crypten_lite.tensor.names import Names
 
 if TYPE_CHECKING:
     from crypten_lite.tensor.core import MPCTensor
@@ -19,14 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["LinearMixin"]
 
 U64 = npt.NDArray[np.uint64]
-Dims = int | tuple[int, ...] | list[int] | None
-
-
-def _axes(dim: Dims, ndim: int) -> tuple[int, ...] | None:
-    if dim is None:
-        return None
-    dims = (dim,) if isinstance(dim, int | np.integer) else tuple(dim)
-    return tuple(normalize_dim(d, ndim) for d in dims)
+Dims = int | str | tuple[int | str, ...] | list[int | str] | None
 
 
 def _pair(value: int | tuple[int, ...], dims: int, name: str) -> tuple[int, ...]:
@@ -50,8 +44,17 @@ class LinearMixin:
         precision: int
 
         def _wrap(
-            self, share: U64, precision: int | None = None, ptype: str | None = None
+            self,
+            share: U64,
+            precision: int | None = None,
+            ptype: str | None = None,
+            names: Sequence[str | None] | None = None,
         ) -> MPCTensor: ...
+
+        @property
+        def names(self) -> Names: ...
+
+        def _axis(self, dim: Any) -> int: ...
 
         @property
         def shape(self) -> tuple[int, ...]: ...
@@ -68,17 +71,29 @@ class LinearMixin:
         def session(self) -> Any: ...
 
     # -- reductions ----------------------------------------------------------------------
+    def _axes(self, dim: Dims) -> tuple[int, ...] | None:
+        """Axes of ``dim`` (positions and/or names); None for all."""
+        if dim is None:
+            return None
+        dims = (dim,) if isinstance(dim, int | np.integer | str) else tuple(dim)
+        return tuple(self._axis(d) for d in dims)
+
     def sum(self, dim: Dims = None, keepdim: bool = False) -> MPCTensor:
-        """Sum over ``dim`` (all if None). Local."""
+        """Sum over ``dim`` (positions or names; all if None); reduced names are dropped
+        unless ``keepdim``. Local."""
         self._require_arith()
-        axes = _axes(dim, self._share.ndim)
-        return self._wrap(
-            np.asarray(np.sum(self._share, axis=axes, keepdims=keepdim, dtype=np.uint64))
+        axes = self._axes(dim)
+        out = np.asarray(np.sum(self._share, axis=axes, keepdims=keepdim, dtype=np.uint64))
+        kept = (
+            range(self._share.ndim)
+            if keepdim
+            else [i for i in range(self._share.ndim) if axes is not None and i not in axes]
         )
+        return self._wrap(out, names=[self.names[i] for i in kept])
 
     def mean(self, dim: Dims = None, keepdim: bool = False) -> MPCTensor:
         """Mean over ``dim``: a local sum times the public ``1/n`` (one truncation)."""
-        axes = _axes(dim, self._share.ndim)
+        axes = self._axes(dim)
         count = self._share.size if axes is None else int(np.prod([self.shape[a] for a in axes]))
         if count == 0:
             raise ValueError("mean of an empty dimension")
@@ -86,7 +101,7 @@ class LinearMixin:
 
     def var(self, dim: Dims = None, keepdim: bool = False, unbiased: bool = True) -> MPCTensor:
         """Variance (unbiased by default, like torch). 1 Beaver round + 2 truncations."""
-        axes = _axes(dim, self._share.ndim)
+        axes = self._axes(dim)
         count = self._share.size if axes is None else int(np.prod([self.shape[a] for a in axes]))
         if count - int(unbiased) <= 0:
             raise ValueError("var needs at least 2 elements along dim (unbiased)")

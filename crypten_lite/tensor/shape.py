@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from crypten_lite.tensor import names as names_mod
+from crypten_lite.tensor.names import Names
+
 if TYPE_CHECKING:
     from crypten_lite.tensor.core import MPCTensor
 
@@ -44,17 +47,29 @@ class ShapeMixin:
     if TYPE_CHECKING:
 
         def _wrap(
-            self, share: U64, precision: int | None = None, ptype: str | None = None
+            self,
+            share: U64,
+            precision: int | None = None,
+            ptype: str | None = None,
+            names: Sequence[str | None] | None = None,
         ) -> MPCTensor: ...
 
         @property
         def shape(self) -> tuple[int, ...]: ...
 
+        @property
+        def names(self) -> Names: ...
+
+        def _axis(self, dim: Any) -> int: ...
+
         def _add_masked_public(self, mask: npt.NDArray[np.bool_], value: float) -> MPCTensor: ...
 
     def reshape(self, *shape: Any) -> MPCTensor:
+        """torch reshape/view; the result is unnamed (use ``flatten``/``unflatten`` by name
+        to keep names)."""
         try:
-            return self._wrap(self._share.reshape(_sizes(shape)))
+            out = self._share.reshape(_sizes(shape))
+            return self._wrap(out, names=names_mod.unnamed(out.ndim))
         except ValueError as err:
             raise RuntimeError(
                 f"shape '{list(_sizes(shape))}' is invalid for input of size {self._share.size}"
@@ -62,52 +77,116 @@ class ShapeMixin:
 
     view = reshape
 
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> MPCTensor:
+    def flatten(
+        self, start_dim: Any = 0, end_dim: Any = -1, out_dim: str | None = None
+    ) -> MPCTensor:
+        """torch.flatten by position (``flatten(1)``), or by name: ``flatten(["C", "H"],
+        "CH")`` merges consecutive named dims into ``out_dim``."""
+        if isinstance(start_dim, list | tuple):
+            dims = [self._axis(d) for d in start_dim]
+            if not dims or dims != list(range(dims[0], dims[0] + len(dims))):
+                raise RuntimeError(
+                    f"flatten(dims, out_dim): dims {list(start_dim)} must be consecutive and in "
+                    f"order in {names_mod.fmt(self.names)}"
+                )
+            new_name = (
+                out_dim if out_dim is not None else end_dim if isinstance(end_dim, str) else None
+            )
+            return self._merge(dims[0], dims[-1], new_name)
         nd = self._share.ndim
         if nd == 0:
             return self.reshape(1)
-        start, end = (
-            normalize_dim(start_dim, nd, "start_dim"),
-            normalize_dim(end_dim, nd, "end_dim"),
-        )
+        start, end = self._axis(start_dim), self._axis(end_dim)
         if start > end:
             raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
-        shape = self.shape
-        return self.reshape(*shape[:start], -1, *shape[end + 1 :])
+        return self._merge(start, end, None)
 
-    def transpose(self, dim0: int, dim1: int) -> MPCTensor:
-        nd = self._share.ndim
-        return self._wrap(
-            np.swapaxes(self._share, normalize_dim(dim0, nd), normalize_dim(dim1, nd))
-        )
+    def _merge(self, start: int, end: int, new_name: str | None) -> MPCTensor:
+        shape, names = self.shape, self.names
+        out = self._share.reshape(*shape[:start], -1, *shape[end + 1 :])
+        merged = (*names[:start], new_name, *names[end + 1 :])
+        return self._wrap(out, names=merged)
+
+    def unflatten(self, dim: Any, sizes: Sequence[Any]) -> MPCTensor:
+        """Split one dim into several; ``sizes`` is ints or named ``(name, size)`` pairs."""
+        axis = self._axis(dim)
+        named = [tuple(s) for s in sizes if isinstance(s, tuple | list)]
+        if named and len(named) != len(sizes):
+            raise RuntimeError("unflatten: sizes must be all ints or all (name, size) pairs")
+        new_sizes = [int(s[1]) for s in named] if named else [int(s) for s in sizes]
+        new_names: list[str | None] = [str(s[0]) for s in named] if named else [None] * len(sizes)
+        if int(np.prod(new_sizes)) != self.shape[axis]:
+            raise RuntimeError(
+                f"unflatten: Provided sizes {new_sizes} don't multiply up to the size of dim "
+                f"{dim} ({self.shape[axis]}) in the input tensor"
+            )
+        out = self._share.reshape(*self.shape[:axis], *new_sizes, *self.shape[axis + 1 :])
+        return self._wrap(out, names=names_mod.unflatten_names(self.names, axis, new_names))
+
+    def transpose(self, dim0: Any, dim1: Any) -> MPCTensor:
+        a, b = self._axis(dim0), self._axis(dim1)
+        names = list(self.names)
+        names[a], names[b] = names[b], names[a]
+        return self._wrap(np.swapaxes(self._share, a, b), names=names)
 
     def t(self) -> MPCTensor:
         if self._share.ndim > 2:
             raise RuntimeError("t() expects a tensor with <= 2 dimensions")
-        return self._wrap(self._share.T)
+        return self._wrap(self._share.T, names=self.names[::-1])
 
     def permute(self, *dims: Any) -> MPCTensor:
-        order = _sizes(dims)
+        order = (
+            dims[0]
+            if len(dims) == 1 and isinstance(dims[0], Sequence) and not isinstance(dims[0], str)
+            else dims
+        )
         nd = self._share.ndim
-        axes = [normalize_dim(d, nd) for d in order]
+        axes = [self._axis(d) for d in order]
         if sorted(axes) != list(range(nd)):
             raise RuntimeError(f"permute(): dims {list(order)} are not a permutation of {nd} dims")
-        return self._wrap(np.transpose(self._share, axes))
+        return self._wrap(np.transpose(self._share, axes), names=[self.names[a] for a in axes])
 
-    def squeeze(self, dim: int | None = None) -> MPCTensor:
+    def squeeze(self, dim: Any = None) -> MPCTensor:
         if dim is None:
-            return self._wrap(np.squeeze(self._share))
-        axis = normalize_dim(dim, self._share.ndim)
+            keep = [i for i, n in enumerate(self.shape) if n != 1]
+            kept = [self.names[i] for i in keep]
+            return self._wrap(self._share.reshape([self.shape[i] for i in keep]), names=kept)
+        axis = self._axis(dim)
         if self._share.ndim == 0 or self.shape[axis] != 1:
             return self._wrap(self._share)
-        return self._wrap(np.squeeze(self._share, axis=axis))
+        names = self.names[:axis] + self.names[axis + 1 :]
+        return self._wrap(np.squeeze(self._share, axis=axis), names=names)
 
     def unsqueeze(self, dim: int) -> MPCTensor:
         axis = normalize_dim(dim, self._share.ndim + 1)
-        return self._wrap(np.expand_dims(self._share, axis))
+        names = (*self.names[:axis], None, *self.names[axis:])
+        return self._wrap(np.expand_dims(self._share, axis), names=names)
+
+    # -- names ----------------------------------------------------------------------------
+    def rename(self, *names: Any, **rename_map: str) -> MPCTensor:
+        """``rename("N", "C")``, ``rename("N", ...)``, ``rename(C="channels")`` or
+        ``rename(None)``; local, returns a new tensor sharing nothing with this one."""
+        return self._wrap(self._share, names=names_mod.rename(self.names, names, rename_map))
+
+    def refine_names(self, *names: Any) -> MPCTensor:
+        """Turn None names into names (``...`` allowed); a name may only stay itself."""
+        return self._wrap(self._share, names=names_mod.refine(self.names, names))
+
+    def align_to(self, *names: str) -> MPCTensor:
+        """Permute named dims into ``names`` order, inserting size-1 dims for missing names;
+        ``...`` stands for the unmentioned dims in their order. Local."""
+        plan, out_names = names_mod.align_plan(self.names, names)
+        moved = np.transpose(self._share, [a for a in plan if a is not None])
+        shape = [self.shape[a] if a is not None else 1 for a in plan]
+        return self._wrap(moved.reshape(shape), names=out_names)
+
+    def align_as(self, other: Any) -> MPCTensor:
+        """``align_to(*other.names)``."""
+        return self.align_to(*other.names)
 
     def expand(self, *sizes: Any) -> MPCTensor:
         target = list(_sizes(sizes))
+        new_names = (None,) * (len(target) - self._share.ndim) + self.names
         if len(target) < self._share.ndim:
             raise RuntimeError(
                 f"expand: the number of sizes provided ({len(target)}) must be greater or equal "
@@ -120,7 +199,8 @@ class ShapeMixin:
                     raise RuntimeError("expand: -1 is not allowed in a leading, new dimension")
                 target[i] = self.shape[i - offset]
         try:
-            return self._wrap(np.broadcast_to(self._share, tuple(target)).copy())
+            out = np.broadcast_to(self._share, tuple(target)).copy()
+            return self._wrap(out, names=new_names)
         except ValueError as err:
             raise RuntimeError(f"expand: cannot expand shape {self.shape} to {target}") from err
 
@@ -130,17 +210,16 @@ class ShapeMixin:
             raise RuntimeError(
                 "repeat: number of repeat dims can not be smaller than number of tensor dims"
             )
-        return self._wrap(np.tile(self._share, reps))
+        names = (None,) * (len(reps) - self._share.ndim) + self.names
+        return self._wrap(np.tile(self._share, reps), names=names)
 
     def flip(self, dims: int | Sequence[int]) -> MPCTensor:
         axes = (dims,) if isinstance(dims, int) else tuple(dims)
-        return self._wrap(
-            np.flip(self._share, tuple(normalize_dim(d, self._share.ndim) for d in axes))
-        )
+        return self._wrap(np.flip(self._share, tuple(self._axis(d) for d in axes)))
 
     def split(self, split_size_or_sections: int | Sequence[int], dim: int = 0) -> list[MPCTensor]:
         """torch.split: an int is the chunk size (last chunk may be smaller); a list gives sizes."""
-        axis = normalize_dim(dim, self._share.ndim)
+        axis = self._axis(dim)
         length = self.shape[axis]
         if isinstance(split_size_or_sections, int):
             if split_size_or_sections <= 0:
@@ -159,13 +238,15 @@ class ShapeMixin:
         return [self._wrap(part) for part in np.split(self._share, bounds, axis=axis)]
 
     def chunk(self, chunks: int, dim: int = 0) -> list[MPCTensor]:
-        length = self.shape[normalize_dim(dim, self._share.ndim)]
+        length = self.shape[self._axis(dim)]
         return self.split(max(1, -(-length // chunks)), dim)
 
     def __getitem__(self, index: Any) -> MPCTensor:
         if isinstance(index, ShapeMixin):
             raise TypeError("indexing with a secret-shared index is not supported")
-        return self._wrap(np.asarray(self._share[index]))
+        out = np.asarray(self._share[index])
+        names = names_mod.index_names(self.names, index)
+        return self._wrap(out, names=names if names is not None else names_mod.unnamed(out.ndim))
 
     def pad(self, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> MPCTensor:
         """torch.nn.functional.pad: ``pad`` lists (left, right) pairs from the last dim."""
@@ -196,15 +277,25 @@ def _as_tensors(tensors: Sequence[MPCTensor]) -> list[MPCTensor]:
     return items
 
 
-def cat(tensors: Sequence[MPCTensor], dim: int = 0) -> MPCTensor:
-    """Concatenate along an existing dim (local)."""
+def cat(tensors: Sequence[MPCTensor], dim: Any = 0) -> MPCTensor:
+    """Concatenate along an existing dim, by position or name (local). Names must agree
+    position by position (None matches anything)."""
     items = _as_tensors(tensors)
-    axis = normalize_dim(dim, items[0].ndim)
-    return items[0]._wrap(np.concatenate([t.share for t in items], axis=axis))
+    names = items[0].names
+    for other in items[1:]:
+        if other.ndim != items[0].ndim:
+            raise RuntimeError("cat: tensors must have the same number of dimensions")
+        names = names_mod.unify_from_right(names, other.names)
+    axis = names_mod.lookup(names, dim, items[0].ndim)
+    return items[0]._wrap(np.concatenate([t.share for t in items], axis=axis), names=names)
 
 
 def stack(tensors: Sequence[MPCTensor], dim: int = 0) -> MPCTensor:
     """Stack along a new dim (local)."""
     items = _as_tensors(tensors)
+    names = items[0].names
+    for other in items[1:]:
+        names = names_mod.unify_from_right(names, other.names)
     axis = normalize_dim(dim, items[0].ndim + 1)
-    return items[0]._wrap(np.stack([t.share for t in items], axis=axis))
+    out_names = (*names[:axis], None, *names[axis:])
+    return items[0]._wrap(np.stack([t.share for t in items], axis=axis), names=out_names)
