@@ -51,6 +51,7 @@ import numpy as np
 import numpy.typing as npt
 from numpy.polynomial import chebyshev as cheb
 
+from crypten_lite.errors import ProtocolError
 from crypten_lite.protocols.context import ProtocolContext, open_arith
 from crypten_lite.protocols.truncation import truncate_local, truncation_method
 from crypten_lite.providers import Correlation
@@ -315,7 +316,8 @@ class _Run:
         pairs: list[tuple[int, int, int]] = []
         for n in muls:
             node = self.c._nodes[n]
-            assert isinstance(node, _Mul)
+            if not isinstance(node, _Mul):  # the scheduler only lists product nodes here
+                raise ProtocolError(f"circuit node {n} scheduled as a product is not one")
             pairs.append((n, node.left, node.right))
         counts = Counter(o for _, a, b in pairs for o in (a, b))
         groups: dict[tuple[int, tuple[int, ...]], list[tuple[int, int]]] = {}
