@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks import suite_ops, suite_ring
+from benchmarks import suite_ops, suite_ring, suite_transport
 from benchmarks.record import BenchRecord
 
 __all__ = ["SUITES", "format_table", "main"]
@@ -16,6 +16,7 @@ __all__ = ["SUITES", "format_table", "main"]
 SUITES: dict[str, Callable[[int, bool], list[BenchRecord]]] = {
     "ring": suite_ring.run,
     "ops": suite_ops.run,
+    "transport": suite_transport.run,
 }
 
 

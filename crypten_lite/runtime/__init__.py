@@ -1,7 +1,32 @@
-"""L7: running jobs (in-process threads now; processes and gRPC with the transport issue)."""
+"""L7: running jobs — parties as threads (``run_parties``), as local processes over gRPC
+(``launch``), one party per machine (``run_party_file``), and the deployment checks."""
 
 from __future__ import annotations
 
+from crypten_lite.config import PROVIDERS, TRUNCATIONS, SessionConfig
+from crypten_lite.errors import CryptenLiteError
+from crypten_lite.runtime.doctor import Finding, diagnose, doctor
+from crypten_lite.runtime.launch import LaunchOptions, launch
+from crypten_lite.runtime.party import run_party, run_party_file
+from crypten_lite.runtime.party_config import PartyConfig, load_party_config
 from crypten_lite.runtime.testing import PartyFailure, run_parties
+from crypten_lite.transport.grpc import write_job_certs
 
-__all__ = ["PartyFailure", "run_parties"]
+__all__ = [
+    "PROVIDERS",
+    "TRUNCATIONS",
+    "CryptenLiteError",
+    "Finding",
+    "LaunchOptions",
+    "PartyConfig",
+    "PartyFailure",
+    "SessionConfig",
+    "diagnose",
+    "doctor",
+    "launch",
+    "load_party_config",
+    "run_parties",
+    "run_party",
+    "run_party_file",
+    "write_job_certs",
+]

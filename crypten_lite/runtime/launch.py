@@ -1,0 +1,238 @@
+"""The local launcher: ``crypten-lite-launch -n N script.py [args...]``.
+
+Starts N parties and (with the TrustedDealer provider) the dealer as separate processes on
+127.0.0.1, each in its own process group, with throwaway certificates for mutual TLS in a
+temporary directory. Ports are ephemeral and race-free: every child binds port 0 and reports
+the port on a control pipe; the launcher then sends every child the full address table.
+Each output line is prefixed with its rank (``[0]``, ``[1]``, ``[dealer]``). The launcher
+exits non-zero if any rank fails; after the first failure it gives the others the receive
+timeout (plus a grace period) to notice and exit on their own, then kills what is left.
+Whatever happens — including the launcher being interrupted — every child's process group
+is killed before it returns, and a child whose launcher dies (even by SIGKILL) sees its
+control pipe close and exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from crypten_lite.config import SessionConfig
+from crypten_lite.errors import LaunchError
+from crypten_lite.runtime.party import CONFIG_ENV, CONTROL_ENV
+from crypten_lite.runtime.party_config import PartyConfig, to_document
+from crypten_lite.transport.grpc import CertPaths, GrpcOptions, write_job_certs
+
+__all__ = ["LaunchOptions", "launch"]
+
+_CHILD = "from crypten_lite.runtime.party import child_main; raise SystemExit(child_main())"
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    """``world_size`` parties (+ the dealer); timeouts in seconds; ``insecure_plaintext``
+    turns mutual TLS off (debugging only)."""
+
+    world_size: int
+    timeout_s: float = 30.0
+    connect_timeout_s: float = 30.0
+    insecure_plaintext: bool = False
+    session: SessionConfig = field(default_factory=SessionConfig)
+    grace_s: float = 5.0
+    python: str = sys.executable
+
+    def __post_init__(self) -> None:
+        if isinstance(self.world_size, bool) or not isinstance(self.world_size, int):
+            raise LaunchError(f"-n must be an int, got {self.world_size!r}")
+        if self.world_size < 1:
+            raise LaunchError(f"-n must be at least 1, got {self.world_size}")
+
+
+class _Child:
+    """One rank's process, its control pipe and its output pumps."""
+
+    def __init__(self, config: PartyConfig, argv: list[str], env: dict[str, str]) -> None:
+        self.rank = config.rank
+        self.label = "dealer" if config.is_dealer else f"party {config.rank}"
+        self.prefix = "[dealer] " if config.is_dealer else f"[{config.rank}] "
+        to_child_r, self._to_child = os.pipe()
+        self._from_child, from_child_w = os.pipe()
+        env = {**env, CONTROL_ENV: f"{to_child_r},{from_child_w}"}
+        try:
+            self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(to_child_r, from_child_w),
+                start_new_session=True,
+                text=True,
+                bufsize=1,
+            )
+        finally:
+            os.close(to_child_r)
+            os.close(from_child_w)
+        self.pumps: list[threading.Thread] = []
+
+    def pump(self, out: IO[str], err: IO[str], lock: threading.Lock) -> None:
+        for stream, sink in ((self.proc.stdout, out), (self.proc.stderr, err)):
+            thread = threading.Thread(
+                target=_pump, args=(stream, sink, self.prefix, lock), daemon=True
+            )
+            thread.start()
+            self.pumps.append(thread)
+
+    def read_port(self, deadline: float) -> int:
+        data = b""
+        while not data.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LaunchError(f"{self.label} did not report its port in time")
+            ready, _, _ = select.select([self._from_child], [], [], min(remaining, 0.2))
+            if ready:
+                chunk = os.read(self._from_child, 64)
+                if not chunk:
+                    break
+                data += chunk
+        if not data.strip().isdigit():
+            self.proc.wait(5)
+            raise LaunchError(
+                f"{self.label} exited (code {self.proc.returncode}) before reporting its port"
+            )
+        return int(data)
+
+    def send_table(self, table: dict[int, str]) -> None:
+        os.write(self._to_child, (json.dumps(table) + "\n").encode())
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(5)
+        else:  # reap anything the rank left behind in its group
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        for fd in (self._to_child, self._from_child):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        for thread in self.pumps:
+            thread.join(2.0)
+
+
+def _pump(stream: IO[str] | None, sink: IO[str], prefix: str, lock: threading.Lock) -> None:
+    if stream is None:
+        return
+    for line in stream:
+        with lock:
+            sink.write(prefix + line if line.endswith("\n") else prefix + line + "\n")
+            sink.flush()
+    stream.close()
+
+
+def _describe(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
+
+
+def _supervise(children: list[_Child], options: LaunchOptions, err: IO[str]) -> int:
+    first_failure: float | None = None
+    while True:
+        codes = {c.rank: c.proc.poll() for c in children}
+        if all(code is not None for code in codes.values()):
+            break
+        if first_failure is None and any(code not in (None, 0) for code in codes.values()):
+            first_failure = time.monotonic()
+        if first_failure is not None and (
+            time.monotonic() - first_failure > options.timeout_s + options.grace_s
+        ):
+            for child in children:
+                if child.proc.poll() is None:
+                    print(
+                        f"crypten-lite-launch: {child.label} still running "
+                        f"{options.timeout_s + options.grace_s:g}s after a failure; killing it",
+                        file=err,
+                    )
+                    child.kill()
+            break
+        time.sleep(0.05)
+    failed = [(c, c.proc.returncode) for c in children if c.proc.returncode != 0]
+    for child, code in failed:
+        print(f"crypten-lite-launch: {child.label} failed ({_describe(code)})", file=err)
+    return 1 if failed else 0
+
+
+def _configs(options: LaunchOptions, certs: dict[int, CertPaths] | None) -> list[PartyConfig]:
+    world = options.world_size
+    ranks = list(range(world + 1 if options.session.provider == "TrustedDealer" else world))
+    session = SessionConfig(**{**options.session.__dict__, "timeout_s": options.timeout_s})
+    session_id = f"launch-{secrets.token_hex(8)}"
+    return [
+        PartyConfig(
+            session_id=session_id,
+            rank=rank,
+            world_size=world,
+            listen="127.0.0.1:0",
+            addresses={r: "127.0.0.1:0" for r in ranks},
+            certs=None if certs is None else certs[rank],
+            insecure_plaintext=certs is None,
+            connect_timeout_s=options.connect_timeout_s,
+            timeout_s=options.timeout_s,
+            grpc=GrpcOptions(),
+            session=session,
+        )
+        for rank in ranks
+    ]
+
+
+def launch(
+    script: str | Path,
+    script_args: Sequence[str],
+    options: LaunchOptions,
+    *,
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+) -> int:
+    """Run ``script`` on every rank as separate processes; 0 if every rank succeeded."""
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    script = Path(script)
+    if not script.is_file():
+        raise LaunchError(f"script {script} does not exist")
+    lock = threading.Lock()
+    children: list[_Child] = []
+    with tempfile.TemporaryDirectory(prefix="crypten-lite-launch-") as tmp:
+        certs = (
+            None if options.insecure_plaintext else write_job_certs(Path(tmp), options.world_size)
+        )
+        try:
+            for config in _configs(options, certs):
+                env = {**os.environ, CONFIG_ENV: json.dumps(to_document(config))}
+                env["PYTHONUNBUFFERED"] = "1"
+                argv = [options.python, "-c", _CHILD, str(script), *script_args]
+                child = _Child(config, argv, env)
+                children.append(child)
+                child.pump(out, err, lock)
+            deadline = time.monotonic() + options.connect_timeout_s
+            table = {c.rank: f"127.0.0.1:{c.read_port(deadline)}" for c in children}
+            for child in children:
+                child.send_table(table)
+            return _supervise(children, options, err)
+        finally:
+            for child in children:
+                child.kill()

@@ -1,0 +1,173 @@
+"""Run one rank of a job in this process: start its gRPC endpoint, wait for every peer, build
+the :class:`Session` (or serve as the dealer), run the user's script with that session active,
+then say goodbye — or, if anything fails, tell the peers and exit non-zero.
+
+The script needs no setup code: it runs through :mod:`runpy` as ``__main__`` with
+``sys.argv = [script, *args]`` inside ``session.activate()``, so ``cl.cryptensor(x, src=0)``
+finds its session. Entry points: :func:`run_party_file` (``crypten-lite-party --config``) and
+:func:`child_main` (a process started by the local launcher).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import runpy
+import sys
+import threading
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+from crypten_lite.errors import CommunicationError, ConfigError, CryptenLiteError, LaunchError
+from crypten_lite.runtime.party_config import PartyConfig, from_document, load_party_config
+from crypten_lite.session import Session, serve_dealer
+from crypten_lite.transport.grpc import GrpcCommunicator, load_identity
+from crypten_lite.transport.grpc.mailbox import rank_label
+
+__all__ = [
+    "CONFIG_ENV",
+    "CONTROL_ENV",
+    "child_main",
+    "run_party",
+    "run_party_file",
+    "start_communicator",
+]
+
+#: environment variable holding a launched child's party document (JSON, no secrets).
+CONFIG_ENV = "CRYPTEN_LITE_PARTY"
+#: environment variable holding the launched child's control pipe fds "read,write".
+CONTROL_ENV = "CRYPTEN_LITE_CONTROL_FDS"
+_LOG = logging.getLogger("crypten_lite.runtime")
+
+
+def start_communicator(config: PartyConfig) -> GrpcCommunicator:
+    """This rank's endpoint, listening (not yet connected).
+
+    The dealer is idle between requests for as long as the parties compute locally, so it
+    waits for them without the receive timeout (up to the stream deadline): it still stops
+    at once when a party fails or is lost, and a hung party is caught by the other parties'
+    timeouts, whose abort notices reach the dealer.
+    """
+    tls = load_identity(config.certs) if config.certs is not None else None
+    timeout_s = config.timeout_s
+    if config.is_dealer:
+        timeout_s = max(timeout_s, config.grpc.stream_deadline_s)
+    return GrpcCommunicator(
+        config.rank,
+        config.world_size,
+        session_id=config.session_id,
+        listen=config.listen,
+        tls=tls,
+        insecure_plaintext=config.insecure_plaintext,
+        timeout_s=timeout_s,
+        options=config.grpc,
+    )
+
+
+def _run_script(script: Path, argv: Sequence[str]) -> None:
+    saved_argv, saved_path = sys.argv, list(sys.path)
+    sys.argv = [str(script), *argv]
+    sys.path.insert(0, str(script.resolve().parent))
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as done:
+        if done.code not in (None, 0):
+            raise
+    finally:
+        sys.argv = saved_argv
+        sys.path[:] = saved_path
+
+
+def run_party(
+    comm: GrpcCommunicator,
+    config: PartyConfig,
+    script: Path | None,
+    argv: Sequence[str] = (),
+    *,
+    stderr: IO[str] | None = None,
+) -> int:
+    """Connect, run ``script`` (parties) or serve (dealer), shut down; the exit code."""
+    err_out = stderr or sys.stderr
+    who = rank_label(config.rank, config.world_size)
+    try:
+        comm.connect(config.peers, config.connect_timeout_s)
+        if config.is_dealer:
+            serve_dealer(comm)
+        else:
+            if script is None:
+                raise ConfigError("a party needs a script to run")
+            session = Session.setup(comm, config.session)
+            with session.activate():
+                _run_script(script, argv)
+            session.close()
+        comm.close()
+        return 0
+    except BaseException as err:
+        code = err.code if isinstance(err, SystemExit) and isinstance(err.code, int) else 1
+        print(f"crypten-lite: {who} failed: {type(err).__name__}: {err}", file=err_out)
+        if not isinstance(err, CryptenLiteError | KeyboardInterrupt | SystemExit):
+            traceback.print_exc(file=err_out)
+        # library errors name ranks and addresses only; other messages may hold data
+        reason = f"{type(err).__name__}: {err}" if isinstance(err, CommunicationError) else ""
+        comm.abort(reason or type(err).__name__)
+        return code or 1
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def run_party_file(config_path: str | Path, script: str | None, argv: Sequence[str]) -> int:
+    """``crypten-lite-party --config party.toml script.py args...``."""
+    _setup_logging()
+    try:
+        config = load_party_config(config_path)
+        comm = start_communicator(config)
+    except CryptenLiteError as err:
+        print(f"crypten-lite-party: {err}", file=sys.stderr)
+        return 2
+    return run_party(comm, config, Path(script) if script else None, argv)
+
+
+def _watch_launcher(control_in: IO[str], comm: GrpcCommunicator) -> None:
+    """Exit when the launcher's end of the control pipe closes (the launcher died)."""
+    try:
+        with contextlib.suppress(OSError, ValueError):
+            control_in.read()
+        with contextlib.suppress(OSError, ValueError):  # the launcher held our stderr too
+            print("crypten-lite: the launcher went away; stopping", file=sys.stderr, flush=True)
+        comm.abort("LauncherExited")
+    finally:
+        os._exit(3)
+
+
+def child_main(argv: Sequence[str] | None = None) -> int:
+    """A process started by the launcher: config from ``$CRYPTEN_LITE_PARTY``; report the
+    ephemeral port on the control pipe, read back every rank's address, then run."""
+    _setup_logging()
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        config = from_document(json.loads(os.environ[CONFIG_ENV]))
+        read_fd, write_fd = (int(fd) for fd in os.environ.pop(CONTROL_ENV).split(","))
+    except (KeyError, ValueError) as err:
+        raise LaunchError(f"not started by crypten-lite-launch ({err})") from err
+    control_in = os.fdopen(read_fd, "r")
+    with os.fdopen(write_fd, "w") as control_out:
+        comm = start_communicator(config)
+        control_out.write(f"{comm.port}\n")
+    line = control_in.readline()
+    if not line:
+        comm.abort("LauncherExited")
+        return 3
+    table = {int(rank): address for rank, address in json.loads(line).items()}
+    config = dataclasses.replace(config, addresses=table)
+    threading.Thread(
+        target=_watch_launcher, args=(control_in, comm), name="cl-launcher-watch", daemon=True
+    ).start()
+    script = Path(args[0]) if args else None
+    return run_party(comm, config, script, args[1:])

@@ -1,0 +1,121 @@
+"""Tuning knobs of the gRPC transport and the channel/server options they turn into.
+
+Numbers follow reference/semantics.md §3: messages above one chunk are streamed in 1-4 MiB
+chunks (single large messages are 3-6x slower); the per-message gRPC limit is raised on both
+ends to one chunk plus header room; keepalive pings every ``keepalive_s`` even when idle, and
+the server permits them; reconnect backoff is short so the start-up barrier sees a late peer
+quickly; retries of idempotent sends on UNAVAILABLE come from the service config.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from crypten_lite.errors import ConfigError
+
+__all__ = ["PARTY_SERVICE", "GrpcOptions"]
+
+#: The service name parties report through the standard health service.
+PARTY_SERVICE = "crypten_lite.v1.Party"
+
+_MiB = 1 << 20
+_HEADER_ROOM = 64 * 1024
+
+
+@dataclass(frozen=True)
+class GrpcOptions:
+    """Transport settings every rank of a job should share.
+
+    - ``chunk_bytes``: payload bytes per streamed chunk (default 2 MiB; 1-4 MiB measured best);
+    - ``max_message_bytes``: the largest tensor (in bytes) a rank accepts; larger ones are
+      refused before any allocation;
+    - ``keepalive_s``: HTTP/2 ping interval (a silent peer is declared lost after
+      ``keepalive_s + keepalive_timeout_s``);
+    - ``stream_deadline_s``: the deadline of each per-peer stream: the longest a job may run;
+    - ``shutdown_grace_s``: how long a closing rank waits for its peers to end their streams
+      to it (they do so when it says goodbye);
+    - ``notice_timeout_s``: the deadline of goodbye and abort notices.
+    """
+
+    chunk_bytes: int = 2 * _MiB
+    max_message_bytes: int = 1 << 31
+    keepalive_s: float = 10.0
+    keepalive_timeout_s: float = 5.0
+    stream_deadline_s: float = 7 * 24 * 3600.0
+    shutdown_grace_s: float = 2.0
+    notice_timeout_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not _MiB // 4 <= self.chunk_bytes <= 16 * _MiB:
+            raise ConfigError(f"chunk_bytes must lie in [256 KiB, 16 MiB], got {self.chunk_bytes}")
+        if self.max_message_bytes < 1:
+            raise ConfigError(f"max_message_bytes must be positive, got {self.max_message_bytes}")
+        for name in (
+            "keepalive_s",
+            "keepalive_timeout_s",
+            "stream_deadline_s",
+            "notice_timeout_s",
+        ):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.shutdown_grace_s < 0:
+            raise ConfigError(f"shutdown_grace_s must be >= 0, got {self.shutdown_grace_s}")
+
+    @property
+    def frame_limit(self) -> int:
+        """gRPC's per-message size limit: one chunk plus room for the envelope header."""
+        return self.chunk_bytes + _HEADER_ROOM
+
+    def _common(self) -> list[tuple[str, int | str]]:
+        return [
+            ("grpc.max_send_message_length", self.frame_limit),
+            ("grpc.max_receive_message_length", self.frame_limit),
+            ("grpc.keepalive_time_ms", int(self.keepalive_s * 1000)),
+            ("grpc.keepalive_timeout_ms", int(self.keepalive_timeout_s * 1000)),
+            ("grpc.keepalive_permit_without_calls", 1),
+        ]
+
+    def channel_options(self, target_name: str | None) -> list[tuple[str, int | str]]:
+        """Options for the channel to one peer; ``target_name`` pins the TLS identity."""
+        retry = {
+            "methodConfig": [
+                {
+                    "name": [
+                        {"service": PARTY_SERVICE, "method": "Hello"},
+                        {"service": "grpc.health.v1.Health", "method": "Check"},
+                    ],
+                    "retryPolicy": {
+                        "maxAttempts": 5,
+                        "initialBackoff": "0.05s",
+                        "maxBackoff": "1s",
+                        "backoffMultiplier": 2,
+                        "retryableStatusCodes": ["UNAVAILABLE"],
+                    },
+                }
+            ]
+        }
+        options = [
+            *self._common(),
+            ("grpc.http2.max_pings_without_data", 0),
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 1000),
+            ("grpc.enable_retries", 1),
+            ("grpc.service_config", json.dumps(retry)),
+            ("grpc.use_local_subchannel_pool", 1),
+        ]
+        if target_name is not None:
+            options.append(("grpc.ssl_target_name_override", target_name))
+        return options
+
+    def server_options(self) -> list[tuple[str, int | str]]:
+        """Options for a rank's server."""
+        min_ping = int(min(self.keepalive_s, 10.0) * 1000)
+        return [
+            *self._common(),
+            ("grpc.http2.min_ping_interval_without_data_ms", min_ping),
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", min_ping),
+            ("grpc.http2.max_ping_strikes", 0),
+            ("grpc.so_reuseport", 0),
+        ]

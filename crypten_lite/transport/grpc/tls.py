@@ -1,0 +1,274 @@
+"""Certificates for mutual TLS: a CA and one ECDSA P-256 certificate per rank, made with
+``cryptography``; loading them; and the mapping between a certificate and a rank.
+
+Identity names: party ``r`` is ``party-r`` and the dealer is ``dealer``. A rank's certificate
+carries its identity as the common name and as a DNS subject alternative name, next to the
+host names/IPs it is reached at. Servers read the client's common name to learn which rank
+is calling; clients pin the server's identity with ``grpc.ssl_target_name_override``, so a
+server holding another rank's certificate fails the handshake.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from crypten_lite.errors import TlsSetupError
+
+__all__ = [
+    "CertPaths",
+    "TlsIdentity",
+    "identity_name",
+    "inspect_identity",
+    "issue_certificate",
+    "load_identity",
+    "make_ca",
+    "rank_of_identity",
+    "write_job_certs",
+]
+
+_CLOCK_SKEW = datetime.timedelta(minutes=5)
+
+
+def identity_name(rank: int, world_size: int) -> str:
+    """The certificate identity of ``rank``: ``party-<rank>``, or ``dealer`` for the dealer."""
+    if not 0 <= rank <= world_size:
+        raise TlsSetupError(f"rank {rank} is outside 0..{world_size} (dealer = {world_size})")
+    return "dealer" if rank == world_size else f"party-{rank}"
+
+
+def rank_of_identity(name: str, world_size: int) -> int | None:
+    """The rank a certificate identity names in a job of ``world_size`` parties, or None."""
+    if name == "dealer":
+        return world_size
+    prefix, _, digits = name.partition("-")
+    if prefix != "party" or not digits.isdigit() or digits != str(int(digits)):
+        return None
+    rank = int(digits)
+    return rank if rank < world_size else None
+
+
+@dataclass(frozen=True)
+class TlsIdentity:
+    """PEM bytes one rank needs: the CA certificate, its own certificate and private key."""
+
+    ca_pem: bytes
+    cert_pem: bytes
+    key_pem: bytes
+
+    def __repr__(self) -> str:
+        return "TlsIdentity(<ca>, <cert>, <key hidden>)"
+
+
+@dataclass(frozen=True)
+class CertPaths:
+    """Where a rank's CA certificate, certificate and key live on disk."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def load_identity(paths: CertPaths) -> TlsIdentity:
+    """Read the three PEM files, naming the one that is missing or unreadable."""
+    blobs: dict[str, bytes] = {}
+    for label, path in (("ca", paths.ca), ("cert", paths.cert), ("key", paths.key)):
+        try:
+            blobs[label] = Path(path).read_bytes()
+        except OSError as err:
+            raise TlsSetupError(f"cannot read TLS {label} file {path}: {err.strerror}") from err
+        if b"-----BEGIN" not in blobs[label]:
+            raise TlsSetupError(f"TLS {label} file {path} is not PEM")
+    return TlsIdentity(blobs["ca"], blobs["cert"], blobs["key"])
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "crypten_lite"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def make_ca(common_name: str = "crypten_lite job CA", days: int = 365) -> tuple[bytes, bytes]:
+    """A fresh CA: ``(certificate PEM, private key PEM)``, ECDSA P-256 / SHA-256."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(_name(common_name))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _CLOCK_SKEW)
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
+
+
+def _san_entry(host: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
+
+
+def issue_certificate(
+    ca_cert_pem: bytes,
+    ca_key_pem: bytes,
+    identity: str,
+    hosts: Iterable[str] = ("127.0.0.1", "localhost"),
+    days: int = 365,
+) -> tuple[bytes, bytes]:
+    """A leaf certificate for ``identity`` signed by the CA: ``(certificate PEM, key PEM)``.
+
+    The identity is the common name and the first DNS name; ``hosts`` (IPs or DNS names)
+    follow, so the certificate also verifies against the address the rank listens on.
+    """
+    try:
+        ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
+        ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
+    except ValueError as err:
+        raise TlsSetupError(f"cannot load the CA certificate or key: {err}") from err
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise TlsSetupError("the CA key must be an ECDSA key")
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = [x509.DNSName(identity)]
+    for host in dict.fromkeys(h for h in hosts if h and h != identity):
+        names.append(_san_entry(host))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(identity))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _CLOCK_SKEW)
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
+
+
+def _write(path: Path, data: bytes, secret: bool) -> None:
+    mode = 0o600 if secret else 0o644
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.chmod(path, mode)
+
+
+def write_job_certs(
+    out_dir: Path,
+    world_size: int,
+    hosts: Mapping[int, Sequence[str]] | None = None,
+    *,
+    days: int = 365,
+    ca: tuple[bytes, bytes] | None = None,
+) -> dict[int, CertPaths]:
+    """Write ``ca.pem``/``ca.key`` and ``<identity>.pem``/``<identity>.key`` for every rank
+    (parties ``0..world_size-1`` and the dealer) into ``out_dir``; keys are mode 0600.
+
+    ``hosts[rank]`` lists the names/IPs that rank is reached at (default loopback);
+    ``ca`` reuses an existing CA ``(certificate PEM, key PEM)`` to rotate leaf certificates.
+    """
+    if world_size < 1:
+        raise TlsSetupError(f"world_size must be >= 1, got {world_size}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if ca is None:
+        ca = make_ca(days=days)
+        _write(out_dir / "ca.key", ca[1], secret=True)
+    _write(out_dir / "ca.pem", ca[0], secret=False)
+    written: dict[int, CertPaths] = {}
+    for rank in range(world_size + 1):
+        name = identity_name(rank, world_size)
+        rank_hosts = (hosts or {}).get(rank, ("127.0.0.1", "localhost"))
+        cert_pem, key_pem = issue_certificate(ca[0], ca[1], name, rank_hosts, days)
+        paths = CertPaths(out_dir / "ca.pem", out_dir / f"{name}.pem", out_dir / f"{name}.key")
+        _write(paths.cert, cert_pem, secret=False)
+        _write(paths.key, key_pem, secret=True)
+        written[rank] = paths
+    return written
+
+
+def inspect_identity(paths: CertPaths, identity: str) -> list[str]:
+    """Problems with one rank's TLS files, each a sentence saying what to fix (empty = OK):
+    unreadable files, a certificate not signed by the CA, a key that does not belong to the
+    certificate, the wrong identity, an expired certificate, a key others can read."""
+    try:
+        blobs = load_identity(paths)
+        ca = x509.load_pem_x509_certificate(blobs.ca_pem)
+        cert = x509.load_pem_x509_certificate(blobs.cert_pem)
+        key = serialization.load_pem_private_key(blobs.key_pem, password=None)
+    except (TlsSetupError, ValueError, TypeError) as err:
+        return [f"cannot load the TLS files: {err}"]
+    problems = []
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        problems.append(f"{paths.cert} is not signed by the CA in {paths.ca}")
+    pub = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(*pub) != cert.public_key().public_bytes(*pub):
+        problems.append(f"{paths.key} is not the private key of {paths.cert}")
+    names = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    if names != [identity]:
+        problems.append(f"{paths.cert} names {names} but this rank is {identity!r}")
+    now = datetime.datetime.now(datetime.UTC)
+    if now > cert.not_valid_after_utc:
+        problems.append(f"{paths.cert} expired on {cert.not_valid_after_utc:%Y-%m-%d}")
+    if now < cert.not_valid_before_utc:
+        problems.append(f"{paths.cert} is not valid before {cert.not_valid_before_utc:%Y-%m-%d}")
+    if now > ca.not_valid_after_utc:
+        problems.append(f"the CA {paths.ca} expired on {ca.not_valid_after_utc:%Y-%m-%d}")
+    if os.stat(paths.key).st_mode & 0o077:
+        problems.append(f"{paths.key} is readable by other users (chmod 600 it)")
+    return problems
