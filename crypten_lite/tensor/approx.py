@@ -47,7 +47,6 @@ from crypten_lite.tensor.approx_circuits import (
     reciprocal_nodes,
     scale_thresholds,
 )
-from crypten_lite.tensor.shape import normalize_dim
 
 if TYPE_CHECKING:
     from crypten_lite.session import Session
@@ -97,6 +96,7 @@ class ApproxMixin:
         def session(self) -> Session: ...
 
         def _require_arith(self) -> None: ...
+        def _axis(self, dim: Any) -> int: ...
         def _check_other(self, other: MPCTensor) -> None: ...
         def _encode_public(self, value: Any) -> U64: ...
         def _tournament(self, axis: int, want_max: bool) -> MPCTensor: ...
@@ -440,7 +440,7 @@ class ApproxMixin:
         total = circ.map(e, lambda s: np.sum(s, axis=axis, keepdims=True, dtype=np.uint64))
         return circ, e, total, 0.9 * least, 1.1 * self.shape[axis]
 
-    def softmax(self, dim: int) -> MPCTensor:
+    def softmax(self, dim: int | str) -> MPCTensor:
         """``e^x / sum e^x`` along ``dim``.
 
         Algorithm: ``u = x - max`` (a tournament of ``ceil(log2 n)`` relu levels; with
@@ -459,7 +459,7 @@ class ApproxMixin:
         19 / 29 / 42, of which the tournament's 4 / 4 / 3.
         """
         self._require_arith()
-        axis = normalize_dim(dim, len(self.shape))
+        axis = self._axis(dim)
         u, least = self._shifted(axis)
         circ, e, total, low, high = u._exp_sum(axis, least)
         cfg = self._approx
@@ -467,7 +467,7 @@ class ApproxMixin:
         out = reciprocal_nodes(circ, total, low, high, cfg.reciprocal_iterations, k, numerator=e)
         return u._finish(circ, out)
 
-    def log_softmax(self, dim: int) -> MPCTensor:
+    def log_softmax(self, dim: int | str) -> MPCTensor:
         """``x - max - log(sum e^(x - max))`` along ``dim``: ``u`` and ``S = sum e^u`` as in
         :meth:`softmax`, then ``u - log S`` with :meth:`log`'s algorithm built for ``S`` in
         ``[0.9, 1.1 n]`` (comparisons on the ``n``-fold smaller sums only).
@@ -475,7 +475,7 @@ class ApproxMixin:
         Cost for ``n = 1000``: rounds 53 / 65 / 45 (with ``softmax_shift``: 13 / 25 / 15).
         """
         self._require_arith()
-        axis = normalize_dim(dim, len(self.shape))
+        axis = self._axis(dim)
         u, least = self._shifted(axis)
         circ, _, total, low, high = u._exp_sum(axis, least)
         (sums,) = circ.run(self.session, [total])
