@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks import suite_ops, suite_ring, suite_transport
+from benchmarks import suite_ops, suite_ops_grpc, suite_ring, suite_transport
 from benchmarks.record import BenchRecord
 
 __all__ = ["SUITES", "format_table", "main"]
@@ -17,6 +17,7 @@ SUITES: dict[str, Callable[[int, bool], list[BenchRecord]]] = {
     "ring": suite_ring.run,
     "ops": suite_ops.run,
     "transport": suite_transport.run,
+    "ops-grpc": suite_ops_grpc.run,
 }
 
 
@@ -27,7 +28,8 @@ def _fmt_params(params: dict[str, object]) -> str:
 def format_table(records: Sequence[BenchRecord]) -> str:
     """A fixed-width table: one line per record."""
     header = (
-        f"{'suite':<6} {'name':<14} {'params':<44} {'P':>2} {'median_s':>10} {'min_s':>10} "
+        f"{'suite':<9} {'name':<14} {'params':<44} {'transport':<14} {'P':>2} "
+        f"{'median_s':>10} {'min_s':>10} "
         f"{'rounds':>6} {'bytes/party':>12} {'max_err':>9} {'plain_s':>9}  extra"
     )
     lines = [header, "-" * len(header)]
@@ -37,7 +39,8 @@ def format_table(records: Sequence[BenchRecord]) -> str:
             f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.extra.items()
         )
         lines.append(
-            f"{r.suite:<6} {r.name:<14} {_fmt_params(r.params):<44} {r.parties:>2} "
+            f"{r.suite:<9} {r.name:<14} {_fmt_params(r.params):<44} {r.transport:<14} "
+            f"{r.parties:>2} "
             f"{r.wall_s_median:10.4f} {r.wall_s_min:10.4f} {r.rounds:>6} "
             f"{r.bytes_sent_per_party:>12} {r.max_abs_err:9.3g} {plain}  {extra}"
         )

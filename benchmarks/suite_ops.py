@@ -8,6 +8,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from benchmarks.opcase import Array, OpCase
 from benchmarks.record import BenchRecord, Timing, time_call
 from crypten_lite.runtime.testing import run_parties
 
-__all__ = ["OpCase", "run"]
+__all__ = ["PartyResult", "cases", "record_of", "run", "run_case"]
 
 SUITE = "ops"
 
@@ -33,11 +34,11 @@ def _pair(*shapes: tuple[int, ...]) -> Callable[[np.random.Generator], list[Arra
     return lambda data: [data.uniform(-4, 4, size=s) for s in shapes]
 
 
-def _cases(quick: bool) -> list[OpCase]:
+def cases(quick: bool) -> list[OpCase]:
     scale = 100 if quick else 1
     n5, n6 = 100_000 // scale, 1_000_000 // scale
     m_small, m_big = (32, 64) if quick else (256, 1024)
-    cases = [
+    linear = [
         OpCase("mul", {"n": n5}, _pair((n5,), (n5,)), lambda x, y: x * y, np.multiply),
         OpCase("mul", {"n": n6}, _pair((n6,), (n6,)), lambda x, y: x * y, np.multiply, (102, 119)),
         OpCase(
@@ -56,7 +57,7 @@ def _cases(quick: bool) -> list[OpCase]:
             (624, 653),
         ),
     ]
-    return cases + list(_comparison_cases(quick)) + approx_cases(quick)
+    return linear + _comparison_cases(quick) + approx_cases(quick)
 
 
 def _comparison_cases(quick: bool) -> list[OpCase]:
@@ -85,30 +86,53 @@ def _comparison_cases(quick: bool) -> list[OpCase]:
     ]
 
 
-def _measure(case: OpCase, world_size: int, reps: int, provider: str) -> BenchRecord:
+@dataclass(frozen=True)
+class PartyResult:
+    """What one party measured for one case (JSON-friendly)."""
+
+    samples: list[float]
+    rounds: int
+    bytes_sent: int
+    value: list[float]
+
+
+def run_case(session: cl.Session, case: OpCase, reps: int) -> PartyResult:
+    """Share the case's inputs, warm up, time ``reps`` runs of the secure op on this party
+    and reveal the last result (the same code in threads and in launched processes)."""
+    inputs = case.inputs(np.random.default_rng(11))
+    shared = [cl.cryptensor(a, src=i % session.world_size) for i, a in enumerate(inputs)]
+    case.secure(*shared)  # warm-up (also primes caches and the dealer)
+    samples = []
+    session.stats.reset()
+    out = None
+    for _ in range(reps):
+        start = time.perf_counter()
+        out = case.secure(*shared)
+        samples.append(time.perf_counter() - start)
+    stats = session.stats.snapshot()
+    value = np.asarray(out.get_plain_text() if out is not None else [], dtype=np.float64)
+    return PartyResult(
+        samples, stats.rounds // reps, stats.bytes_sent // reps, value.ravel().tolist()
+    )
+
+
+def record_of(
+    case: OpCase,
+    results: list[PartyResult],
+    world_size: int,
+    reps: int,
+    provider: str,
+    transport: str,
+) -> BenchRecord:
+    """One benchmark row from every party's result: wall time of the slowest party per
+    repetition, party 0's rounds, the largest bytes sent by any party, error vs float64."""
     inputs = case.inputs(np.random.default_rng(11))
     plain_t = time_call(lambda: case.plain(*inputs), reps)
-    expected = np.asarray(case.plain(*inputs), dtype=np.float64)
-
-    def job(session: cl.Session) -> tuple[list[float], Any, Any]:
-        shared = [cl.cryptensor(a, src=i % session.world_size) for i, a in enumerate(inputs)]
-        case.secure(*shared)  # warm-up (also primes caches and the dealer)
-        samples = []
-        session.stats.reset()
-        for _ in range(reps):
-            start = time.perf_counter()
-            out = case.secure(*shared)
-            samples.append(time.perf_counter() - start)
-        stats = session.stats.snapshot()
-        return samples, stats, out.get_plain_text()
-
-    results = run_parties(job, world_size, provider=provider, timeout_s=3600)
-    per_party = [r[0] for r in results]
-    walls = [max(p[i] for p in per_party) for i in range(reps)]  # slowest party per repetition
-    stats = results[0][1]
-    sent = max(r[1].bytes_sent for r in results) // reps
-    err = float(np.max(np.abs(np.asarray(results[0][2]) - expected))) if expected.size else 0.0
-    extra: dict[str, Any] = {"bytes_sent_party0": results[0][1].bytes_sent // reps}
+    expected = np.asarray(case.plain(*inputs), dtype=np.float64).ravel()
+    walls = [max(r.samples[i] for r in results) for i in range(reps)]
+    got = np.asarray(results[0].value)
+    err = float(np.max(np.abs(got - expected))) if expected.size else 0.0
+    extra: dict[str, Any] = {"bytes_sent_party0": results[0].bytes_sent}
     if case.crypten_ms is not None:
         factor = 1 if world_size == 2 else 3  # the issue: "with 3 parties roughly 3x those"
         extra["crypten_ms_insecure"] = case.crypten_ms[0] * factor
@@ -119,19 +143,26 @@ def _measure(case: OpCase, world_size: int, reps: int, provider: str) -> BenchRe
         Timing(statistics.median(walls), min(walls), reps),
         params={**case.params, "provider": provider},
         parties=world_size,
-        transport="inprocess",
-        rounds=stats.rounds // reps,
-        bytes_sent_per_party=sent,
+        transport=transport,
+        rounds=results[0].rounds,
+        bytes_sent_per_party=max(r.bytes_sent for r in results),
         max_abs_err=err,
         plaintext_s=plain_t.median,
         extra=extra,
     )
 
 
+def _measure(case: OpCase, world_size: int, reps: int, provider: str) -> BenchRecord:
+    results = run_parties(
+        lambda session: run_case(session, case, reps), world_size, provider=provider, timeout_s=3600
+    )
+    return record_of(case, results, world_size, reps, provider, "inprocess")
+
+
 def run(reps: int, quick: bool) -> list[BenchRecord]:
     """Every case for 2 and 3 parties with the trusted dealer."""
     rows = []
-    for case in _cases(quick):
+    for case in cases(quick):
         for world_size in (2, 3):
             rows.append(_measure(case, world_size, reps, "TrustedDealer"))
     return rows

@@ -1,0 +1,65 @@
+"""Suite ``ops-grpc``: the ``ops`` cases between real processes started by the launcher
+(parties + dealer on 127.0.0.1, gRPC with mutual TLS), measured by the same code as the
+in-process suite (``suite_ops.run_case``), so the two tables compare directly."""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from pathlib import Path
+
+from benchmarks import suite_ops
+from benchmarks.record import BenchRecord
+from crypten_lite.runtime import LaunchOptions, launch
+
+__all__ = ["run"]
+
+_SCRIPT = """
+import json, sys
+from dataclasses import asdict
+import crypten_lite as cl
+from benchmarks import suite_ops
+
+out_dir, reps, quick = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+session = cl.current_session()
+results = [asdict(suite_ops.run_case(session, case, reps)) for case in suite_ops.cases(quick)]
+with open(f"{out_dir}/ops-{session.rank}.json", "w") as f:
+    json.dump(results, f)
+"""
+
+
+def _launch(world_size: int, reps: int, quick: bool) -> list[list[suite_ops.PartyResult]]:
+    with tempfile.TemporaryDirectory(prefix="crypten-lite-ops-grpc-") as tmp:
+        script = Path(tmp) / "ops_grpc.py"
+        script.write_text(_SCRIPT)
+        log = io.StringIO()
+        code = launch(
+            script,
+            [tmp, str(reps), "1" if quick else "0"],
+            LaunchOptions(world_size=world_size, timeout_s=600),
+            stdout=log,
+            stderr=log,
+        )
+        if code != 0:
+            raise RuntimeError(f"ops over gRPC failed:\n{log.getvalue()}")
+        per_rank = [
+            json.loads((Path(tmp) / f"ops-{r}.json").read_text()) for r in range(world_size)
+        ]
+    # regroup: per case, the results of every rank
+    return [
+        [suite_ops.PartyResult(**per_rank[r][i]) for r in range(world_size)]
+        for i in range(len(per_rank[0]))
+    ]
+
+
+def run(reps: int, quick: bool) -> list[BenchRecord]:
+    """Every ``ops`` case over gRPC with mutual TLS, for 2 and 3 parties."""
+    rows = []
+    for world_size in (2, 3):
+        grouped = _launch(world_size, reps, quick)
+        for case, results in zip(suite_ops.cases(quick), grouped, strict=True):
+            rows.append(
+                suite_ops.record_of(case, results, world_size, reps, "TrustedDealer", "grpc-mtls")
+            )
+    return rows
