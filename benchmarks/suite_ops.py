@@ -5,6 +5,7 @@ CrypTen's published-in-the-issue numbers on a comparable 2-core machine are atta
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from benchmarks.opcase import Array, OpCase
 from benchmarks.record import BenchRecord, Timing, time_call
 from crypten_lite.runtime.testing import run_parties
 
-__all__ = ["PartyResult", "cases", "record_of", "run", "run_case"]
+__all__ = ["PartyResult", "cases", "one_blas_thread", "record_of", "run", "run_case"]
 
 SUITE = "ops"
 
@@ -152,10 +153,26 @@ def record_of(
     )
 
 
+def one_blas_thread() -> contextlib.AbstractContextManager[object]:
+    """One BLAS thread per party, as in CrypTen's reference runs ("1 thread each"): with the
+    parties as threads of one process that means one BLAS thread overall (threadpoolctl, a
+    dev dependency; without it the BLAS default stays)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    limits: contextlib.AbstractContextManager[object] = threadpool_limits(limits=1, user_api="blas")
+    return limits
+
+
 def _measure(case: OpCase, world_size: int, reps: int, provider: str) -> BenchRecord:
-    results = run_parties(
-        lambda session: run_case(session, case, reps), world_size, provider=provider, timeout_s=3600
-    )
+    with one_blas_thread():
+        results = run_parties(
+            lambda session: run_case(session, case, reps),
+            world_size,
+            provider=provider,
+            timeout_s=3600,
+        )
     return record_of(case, results, world_size, reps, provider, "inprocess")
 
 

@@ -4,9 +4,12 @@ in-process suite (``suite_ops.run_case``), so the two tables compare directly.""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks import suite_ops
@@ -29,18 +32,35 @@ with open(f"{out_dir}/ops-{session.rank}.json", "w") as f:
 """
 
 
+@contextlib.contextmanager
+def _one_blas_thread_per_process() -> Iterator[None]:
+    """Each launched rank runs BLAS on one thread (CrypTen's reference: 1 thread each)."""
+    keys = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update(dict.fromkeys(keys, "1"))
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def _launch(world_size: int, reps: int, quick: bool) -> list[list[suite_ops.PartyResult]]:
     with tempfile.TemporaryDirectory(prefix="crypten-lite-ops-grpc-") as tmp:
         script = Path(tmp) / "ops_grpc.py"
         script.write_text(_SCRIPT)
         log = io.StringIO()
-        code = launch(
-            script,
-            [tmp, str(reps), "1" if quick else "0"],
-            LaunchOptions(world_size=world_size, timeout_s=600),
-            stdout=log,
-            stderr=log,
-        )
+        with _one_blas_thread_per_process():
+            code = launch(
+                script,
+                [tmp, str(reps), "1" if quick else "0"],
+                LaunchOptions(world_size=world_size, timeout_s=600),
+                stdout=log,
+                stderr=log,
+            )
         if code != 0:
             raise RuntimeError(f"ops over gRPC failed:\n{log.getvalue()}")
         per_rank = [
