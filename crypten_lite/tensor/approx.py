@@ -38,6 +38,7 @@ from crypten_lite.errors import ShareError
 from crypten_lite.protocols import comparison
 from crypten_lite.protocols.context import open_arith
 from crypten_lite.protocols.polynomial import Circuit
+from crypten_lite.tensor._stubs import TensorStubs
 from crypten_lite.tensor.approx_circuits import (
     cheb_function,
     exp_nodes,
@@ -49,7 +50,6 @@ from crypten_lite.tensor.approx_circuits import (
 )
 
 if TYPE_CHECKING:
-    from crypten_lite.session import Session
     from crypten_lite.tensor.core import MPCTensor
 
 __all__ = ["ApproxMixin"]
@@ -75,34 +75,16 @@ def _sigmoid(x: F64) -> F64:
     return np.asarray(0.5 * (1.0 + np.tanh(0.5 * x)))
 
 
-class ApproxMixin:
+class ApproxMixin(TensorStubs):
     """Mixed into MPCTensor (see module doc)."""
 
     __slots__ = ()
-    _share: U64
 
     if TYPE_CHECKING:
-        precision: int
-        ptype: str
 
-        def _wrap(
-            self, share: U64, precision: int | None = None, ptype: str | None = None
-        ) -> MPCTensor: ...
-
-        @property
-        def shape(self) -> tuple[int, ...]: ...
-
-        @property
-        def session(self) -> Session: ...
-
-        def _require_arith(self) -> None: ...
-        def _axis(self, dim: Any) -> int: ...
-        def _check_other(self, other: MPCTensor) -> None: ...
-        def _encode_public(self, value: Any) -> U64: ...
         def _tournament(self, axis: int, want_max: bool) -> MPCTensor: ...
         def _relu_flat(self, x: U64) -> U64: ...
         def clamp(self, min: Any = None, max: Any = None) -> MPCTensor: ...
-        def mul(self, other: Any) -> MPCTensor: ...
 
     # -- plumbing ----------------------------------------------------------------------------
     @property

@@ -8,7 +8,6 @@ with a fixed-point value (``mul_ltz``) needs no truncation.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,10 +17,9 @@ from crypten_lite import ring
 from crypten_lite.protocols import beaver, comparison, conversion
 from crypten_lite.protocols import binary as binary_ops
 from crypten_lite.sharing import ARITHMETIC, BINARY
-from crypten_lite.tensor.names import Names
+from crypten_lite.tensor._stubs import TensorStubs
 
 if TYPE_CHECKING:
-    from crypten_lite.session import Session
     from crypten_lite.tensor.core import MPCTensor
 
 __all__ = ["CompareMixin"]
@@ -33,42 +31,13 @@ def _flat(share: U64) -> U64:
     return np.ascontiguousarray(share).reshape(-1)
 
 
-class CompareMixin:
+class CompareMixin(TensorStubs):
     """Mixed into MPCTensor (see module doc)."""
 
     __slots__ = ()
-    _share: U64
 
     if TYPE_CHECKING:
-        precision: int
-        ptype: str
 
-        def _wrap(
-            self,
-            share: U64,
-            precision: int | None = None,
-            ptype: str | None = None,
-            names: Sequence[str | None] | None = None,
-        ) -> MPCTensor: ...
-
-        @property
-        def names(self) -> Names: ...
-
-        def _axis(self, dim: Any) -> int: ...
-
-        @property
-        def shape(self) -> tuple[int, ...]: ...
-
-        @property
-        def session(self) -> Session: ...
-
-        def _require_arith(self) -> None: ...
-        def _check_other(self, other: MPCTensor) -> None: ...
-        def _encode_public(self, value: Any) -> U64: ...
-        def sub(self, other: Any) -> MPCTensor: ...
-        def add(self, other: Any) -> MPCTensor: ...
-        def mul(self, other: Any) -> MPCTensor: ...
-        def neg(self) -> MPCTensor: ...
         def sum(self, dim: Any = None, keepdim: bool = False) -> MPCTensor: ...
         def reshape(self, *shape: Any) -> MPCTensor: ...
         def transpose(self, dim0: int, dim1: int) -> MPCTensor: ...

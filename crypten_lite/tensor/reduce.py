@@ -4,7 +4,6 @@ truncation, 1 with the dealer's) and the Beaver round of a private weight."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -12,7 +11,7 @@ import numpy.typing as npt
 
 from crypten_lite import ring
 from crypten_lite.protocols import beaver
-from crypten_lite.tensor.names import Names
+from crypten_lite.tensor._stubs import TensorStubs
 
 if TYPE_CHECKING:
     from crypten_lite.tensor.core import MPCTensor
@@ -34,41 +33,10 @@ def _pair(value: int | tuple[int, ...], dims: int, name: str) -> tuple[int, ...]
     return out
 
 
-class LinearMixin:
+class LinearMixin(TensorStubs):
     """Mixed into MPCTensor (see module doc)."""
 
     __slots__ = ()
-    _share: U64
-
-    if TYPE_CHECKING:
-        precision: int
-
-        def _wrap(
-            self,
-            share: U64,
-            precision: int | None = None,
-            ptype: str | None = None,
-            names: Sequence[str | None] | None = None,
-        ) -> MPCTensor: ...
-
-        @property
-        def names(self) -> Names: ...
-
-        def _axis(self, dim: Any) -> int: ...
-
-        @property
-        def shape(self) -> tuple[int, ...]: ...
-
-        def _require_arith(self) -> None: ...
-        def _mul_public(self, value: Any) -> MPCTensor: ...
-        def _encode_public(self, value: Any) -> U64: ...
-        def _check_other(self, other: MPCTensor) -> None: ...
-        def truncate(self, bits: int) -> MPCTensor: ...
-        def add(self, other: Any) -> MPCTensor: ...
-        def sub(self, other: Any) -> MPCTensor: ...
-        def mul(self, other: Any) -> MPCTensor: ...
-        @property
-        def session(self) -> Any: ...
 
     # -- reductions ----------------------------------------------------------------------
     def _axes(self, dim: Dims) -> tuple[int, ...] | None:

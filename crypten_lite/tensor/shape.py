@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crypten_lite.tensor import names as names_mod
-from crypten_lite.tensor.names import Names
+from crypten_lite.tensor._stubs import TensorStubs
 
 if TYPE_CHECKING:
     from crypten_lite.tensor.core import MPCTensor
@@ -38,31 +38,10 @@ def _sizes(args: tuple[Any, ...]) -> tuple[int, ...]:
     return tuple(int(v) for v in args)
 
 
-class ShapeMixin:
+class ShapeMixin(TensorStubs):
     """Mixed into MPCTensor; relies on ``_share``, ``_wrap``, ``shape``, ``ndim``."""
 
     __slots__ = ()
-    _share: U64
-
-    if TYPE_CHECKING:
-
-        def _wrap(
-            self,
-            share: U64,
-            precision: int | None = None,
-            ptype: str | None = None,
-            names: Sequence[str | None] | None = None,
-        ) -> MPCTensor: ...
-
-        @property
-        def shape(self) -> tuple[int, ...]: ...
-
-        @property
-        def names(self) -> Names: ...
-
-        def _axis(self, dim: Any) -> int: ...
-
-        def _add_masked_public(self, mask: npt.NDArray[np.bool_], value: float) -> MPCTensor: ...
 
     def reshape(self, *shape: Any) -> MPCTensor:
         """torch reshape/view; the result is unnamed (use ``flatten``/``unflatten`` by name
