@@ -5,7 +5,7 @@ The package namespace holds the safe public API only; importing it has no side e
 
 from __future__ import annotations
 
-from crypten_lite import encoding, errors, mpc, ring
+from crypten_lite import encoding, errors, mpc, named, nn, ring
 from crypten_lite.config import SessionConfig
 from crypten_lite.config_report import show_config
 from crypten_lite.session import Session, current_session
@@ -22,6 +22,8 @@ __all__ = [
     "encoding",
     "errors",
     "mpc",
+    "named",
+    "nn",
     "ring",
     "show_config",
     "stack",

@@ -1,0 +1,49 @@
+"""L6: torch-style neural-network layers that run on numpy arrays and on MPCTensors.
+
+``model.encrypt(src=k)`` secret-shares every parameter from party ``k``; the same model code
+then runs on private inputs (MPCTensor) or public ones (numpy arrays).
+"""
+
+from __future__ import annotations
+
+from crypten_lite.nn import functional
+from crypten_lite.nn.layers import BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, LayerNorm, Linear
+from crypten_lite.nn.module import Module, Sequential
+from crypten_lite.nn.stateless import (
+    GELU,
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    Dropout,
+    Flatten,
+    Identity,
+    LogSoftmax,
+    MaxPool2d,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+
+__all__ = [
+    "GELU",
+    "AdaptiveAvgPool2d",
+    "AvgPool2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv1d",
+    "Conv2d",
+    "Dropout",
+    "Flatten",
+    "Identity",
+    "LayerNorm",
+    "Linear",
+    "LogSoftmax",
+    "MaxPool2d",
+    "Module",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "functional",
+]

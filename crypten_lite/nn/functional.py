@@ -1,0 +1,372 @@
+"""Functional ops that run on plaintext numpy arrays and on secret-shared MPCTensors alike.
+
+Each function dispatches on the kind of its operands: plaintext numpy arrays are computed
+exactly in float64 (torch semantics, used as the reference); an MPCTensor operand anywhere
+makes the result an MPCTensor. Mixed cases:
+
+* private input, public weights: the MPCTensor ops take numpy operands directly
+  (``x @ w``, ``x.conv2d(w_numpy)``), with no communication beyond truncation;
+* public input, private weights: for matrix products the public operand goes on the left
+  (``MPCTensor.rmatmul``); for convolutions the public input is first turned into a
+  *trivial sharing* without communication (:func:`trivial_share`: party 0 holds its
+  fixed-point encoding, every other party zeros), then convolved with the private kernel.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+from crypten_lite.tensor import MPCTensor
+
+__all__ = [
+    "Tensor",
+    "adaptive_avg_pool2d",
+    "as_input",
+    "avg_pool2d",
+    "batch_norm",
+    "conv1d",
+    "conv2d",
+    "dropout",
+    "flatten",
+    "gelu",
+    "is_encrypted",
+    "layer_norm",
+    "linear",
+    "log_softmax",
+    "max_pool2d",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "tanh",
+    "trivial_share",
+]
+
+F64: TypeAlias = npt.NDArray[np.float64]
+Tensor: TypeAlias = "F64 | MPCTensor"
+
+
+def is_encrypted(x: object) -> bool:
+    """True for a secret-shared tensor."""
+    return isinstance(x, MPCTensor)
+
+
+def as_input(x: Any, where: str) -> Tensor:
+    """Accept an MPCTensor or a real numeric numpy array (as float64); ``where`` names the
+    layer in the error raised for anything else."""
+    if isinstance(x, MPCTensor):
+        return x
+    if isinstance(x, np.ndarray) and (
+        np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)
+    ):
+        return np.asarray(x, dtype=np.float64)
+    kind = type(x).__name__ if not isinstance(x, np.ndarray) else f"ndarray of dtype {x.dtype}"
+    raise TypeError(f"{where}: expected a numpy float array or an MPCTensor, got {kind}")
+
+
+def trivial_share(x: F64, like: MPCTensor) -> MPCTensor:
+    """A public array as a sharing in ``like``'s session without communication: party 0
+    holds the fixed-point encoding of ``x``, every other party zeros."""
+    encoded = like.encoder.encode(np.asarray(x, dtype=np.float64))
+    share = encoded if like.session.rank == 0 else np.zeros_like(encoded)
+    return MPCTensor(like.session, share, like.precision)
+
+
+def _pair(value: int | tuple[int, ...], n: int) -> tuple[int, ...]:
+    return (value,) * n if isinstance(value, int) else tuple(value)
+
+
+def _two(value: int | tuple[int, ...]) -> tuple[int, int]:
+    a, b = _pair(value, 2)
+    return a, b
+
+
+# -- linear algebra ------------------------------------------------------------------------
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``x @ weight.T + bias`` with torch's ``(out, in)`` weight layout."""
+    out: Tensor
+    if isinstance(weight, MPCTensor):
+        wt = weight.t()
+        out = x.matmul(wt) if isinstance(x, MPCTensor) else wt.rmatmul(x)
+    elif isinstance(x, MPCTensor):
+        out = x.matmul(weight.T)
+    else:
+        out = x @ weight.T
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def _conv_np(
+    x: F64,
+    w: F64,
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    groups: int,
+) -> F64:
+    """Exact float64 conv2d (torch semantics) by sliding windows."""
+    n, c, _, _ = x.shape
+    o, cg, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding[0], padding[0]), (padding[1], padding[1])))
+    eh, ew = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
+    win = np.lib.stride_tricks.sliding_window_view(xp, (eh, ew), axis=(2, 3))
+    win = win[:, :, :: stride[0], :: stride[1], :: dilation[0], :: dilation[1]]
+    oh, ow = win.shape[2], win.shape[3]
+    win = win.reshape(n, groups, c // groups, oh, ow, kh, kw)
+    wg = w.reshape(groups, o // groups, cg, kh, kw)
+    out = np.einsum("ngcyxhw,gochw->ngoyx", win, wg, optimize=True)
+    return np.asarray(out.reshape(n, o, oh, ow), dtype=np.float64)
+
+
+def _conv(
+    dims: int,
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    stride: int | tuple[int, ...],
+    padding: int | tuple[int, ...],
+    dilation: int | tuple[int, ...],
+    groups: int,
+) -> Tensor:
+    if isinstance(weight, MPCTensor) and not isinstance(x, MPCTensor):
+        x = trivial_share(x, weight)
+    if isinstance(x, MPCTensor):
+        if dims == 1:
+            return x.conv1d(weight, bias, stride, padding, dilation, groups)  # type: ignore[arg-type]
+        return x.conv2d(weight, bias, stride, padding, dilation, groups)  # type: ignore[arg-type]
+    if isinstance(weight, MPCTensor):  # unreachable: a private weight made x private above
+        raise TypeError("conv: a private weight needs a shared input")
+    st, pd, dl = (_pair(v, dims) for v in (stride, padding, dilation))
+    if dims == 1:
+        out = _conv_np(
+            x[:, :, None, :],
+            weight[:, :, None, :],
+            (1, st[0]),
+            (0, pd[0]),
+            (1, dl[0]),
+            groups,
+        )[:, :, 0, :]
+    else:
+        out = _conv_np(x, weight, (st[0], st[1]), (pd[0], pd[1]), (dl[0], dl[1]), groups)
+    result: Tensor = out
+    if bias is not None:
+        result = result + bias.reshape((1, -1) + (1,) * dims)
+    return result
+
+
+def conv1d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int, ...] = 1,
+    padding: int | tuple[int, ...] = 0,
+    dilation: int | tuple[int, ...] = 1,
+    groups: int = 1,
+) -> Tensor:
+    """torch.nn.functional.conv1d on ``(N, C, L)`` input, weight ``(out, in/groups, k)``."""
+    return _conv(1, x, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int, ...] = 1,
+    padding: int | tuple[int, ...] = 0,
+    dilation: int | tuple[int, ...] = 1,
+    groups: int = 1,
+) -> Tensor:
+    """torch.nn.functional.conv2d on ``(N, C, H, W)``, weight ``(out, in/groups, kH, kW)``."""
+    return _conv(2, x, weight, bias, stride, padding, dilation, groups)
+
+
+# -- activations ---------------------------------------------------------------------------
+def relu(x: Tensor) -> Tensor:
+    if isinstance(x, MPCTensor):
+        return x.relu()
+    return np.maximum(x, 0.0)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    if isinstance(x, MPCTensor):
+        return x.sigmoid()
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def tanh(x: Tensor) -> Tensor:
+    if isinstance(x, MPCTensor):
+        return x.tanh()
+    return np.tanh(x)
+
+
+_ERF = np.frompyfunc(math.erf, 1, 1)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """GELU; on MPCTensors always the library's approximation of the exact (erf) form."""
+    if isinstance(x, MPCTensor):
+        return x.gelu()
+    if approximate == "tanh":
+        inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)
+        return 0.5 * x * (1.0 + np.tanh(inner))
+    erf = np.asarray(_ERF(x / math.sqrt(2.0)), dtype=np.float64)
+    return 0.5 * x * (1.0 + erf)
+
+
+def softmax(x: Tensor, dim: int) -> Tensor:
+    if isinstance(x, MPCTensor):
+        return x.softmax(dim)
+    e = np.exp(x - np.max(x, axis=dim, keepdims=True))
+    return np.asarray(e / np.sum(e, axis=dim, keepdims=True), dtype=np.float64)
+
+
+def log_softmax(x: Tensor, dim: int) -> Tensor:
+    if isinstance(x, MPCTensor):
+        return x.log_softmax(dim)
+    shifted = x - np.max(x, axis=dim, keepdims=True)
+    out = shifted - np.log(np.sum(np.exp(shifted), axis=dim, keepdims=True))
+    return np.asarray(out, dtype=np.float64)
+
+
+def dropout(x: Tensor, p: float, training: bool, rng: np.random.Generator) -> Tensor:
+    """Inverted dropout on plaintext arrays in training; identity in eval and on MPCTensors
+    (secure inference has no use for it, and a public mask would leak nothing useful)."""
+    if not training or isinstance(x, MPCTensor) or p == 0.0:
+        return x
+    if p == 1.0:
+        return np.zeros_like(x)
+    keep = rng.random(x.shape) >= p
+    return np.where(keep, x / (1.0 - p), 0.0)
+
+
+# -- pooling and shape ---------------------------------------------------------------------
+def _windows(
+    x: F64,
+    ks: tuple[int, ...],
+    st: tuple[int, ...],
+    pd: tuple[int, ...],
+    dl: tuple[int, ...],
+    fill: float,
+) -> F64:
+    """``(..., oH, oW, kH, kW)`` windows of the last two dims after padding with ``fill``."""
+    pads = [(0, 0)] * (x.ndim - 2) + [(pd[0], pd[0]), (pd[1], pd[1])]
+    xp = np.pad(x, pads, constant_values=fill)
+    eh, ew = dl[0] * (ks[0] - 1) + 1, dl[1] * (ks[1] - 1) + 1
+    win = np.lib.stride_tricks.sliding_window_view(xp, (eh, ew), axis=(-2, -1))
+    return win[..., :: st[0], :: st[1], :: dl[0], :: dl[1]]
+
+
+def max_pool2d(
+    x: Tensor,
+    kernel_size: int | tuple[int, ...],
+    stride: int | tuple[int, ...] | None = None,
+    padding: int | tuple[int, ...] = 0,
+    dilation: int | tuple[int, ...] = 1,
+) -> Tensor:
+    if isinstance(x, MPCTensor):
+        return x.max_pool2d(
+            _two(kernel_size),
+            stride=None if stride is None else _two(stride),
+            padding=_two(padding),
+            dilation=_two(dilation),
+        )
+    ks = _pair(kernel_size, 2)
+    st = ks if stride is None else _pair(stride, 2)
+    win = _windows(x, ks, st, _pair(padding, 2), _pair(dilation, 2), -np.inf)
+    return np.asarray(win.max(axis=(-2, -1)), dtype=np.float64)
+
+
+def avg_pool2d(
+    x: Tensor,
+    kernel_size: int | tuple[int, ...],
+    stride: int | tuple[int, ...] | None = None,
+    padding: int | tuple[int, ...] = 0,
+) -> Tensor:
+    """torch avg_pool2d with ``count_include_pad=True``."""
+    if isinstance(x, MPCTensor):
+        return x.avg_pool2d(
+            _two(kernel_size),
+            stride=None if stride is None else _two(stride),
+            padding=_two(padding),
+        )
+    ks = _pair(kernel_size, 2)
+    st = ks if stride is None else _pair(stride, 2)
+    win = _windows(x, ks, st, _pair(padding, 2), (1, 1), 0.0)
+    return np.asarray(win.mean(axis=(-2, -1)), dtype=np.float64)
+
+
+def adaptive_avg_pool2d(x: Tensor, output_size: int | tuple[int, ...]) -> Tensor:
+    if isinstance(x, MPCTensor):
+        return x.adaptive_avg_pool2d(_two(output_size))
+    out_h, out_w = _pair(output_size, 2)
+    h, w = x.shape[-2:]
+    out = np.empty((*x.shape[:-2], out_h, out_w), dtype=np.float64)
+    for i in range(out_h):
+        r0, r1 = i * h // out_h, -(-(i + 1) * h // out_h)
+        for j in range(out_w):
+            c0, c1 = j * w // out_w, -(-(j + 1) * w // out_w)
+            out[..., i, j] = x[..., r0:r1, c0:c1].mean(axis=(-2, -1))
+    return out
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    if isinstance(x, MPCTensor):
+        return x.flatten(start_dim, end_dim)
+    nd = x.ndim
+    start, end = start_dim % nd, end_dim % nd
+    return x.reshape(*x.shape[:start], -1, *x.shape[end + 1 :])
+
+
+# -- normalization -------------------------------------------------------------------------
+def batch_norm(
+    x: Tensor,
+    running_mean: Tensor,
+    running_var: Tensor,
+    weight: Tensor | None,
+    bias: Tensor | None,
+    eps: float,
+) -> Tensor:
+    """Eval-mode batch norm with running statistics over dim 1. Public statistics: the
+    per-channel scale and shift are computed in numpy (one public multiply on the input);
+    encrypted statistics: ``inv_sqrt`` of the shared ``running_var + eps``."""
+    inv: Tensor
+    if isinstance(running_var, MPCTensor):
+        inv = (running_var + eps).inv_sqrt()
+    else:
+        inv = 1.0 / np.sqrt(running_var + eps)
+    scale: Tensor = inv if weight is None else weight * inv
+    shift: Tensor = -(running_mean * scale)
+    if bias is not None:
+        shift = shift + bias
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return x * scale.reshape(shape) + shift.reshape(shape)
+
+
+def layer_norm(
+    x: Tensor,
+    n_dims: int,
+    weight: Tensor | None,
+    bias: Tensor | None,
+    eps: float,
+) -> Tensor:
+    """Normalize over the last ``n_dims`` dims (biased variance), then the affine map."""
+    dims = tuple(range(x.ndim - n_dims, x.ndim))
+    out: Tensor
+    if isinstance(x, MPCTensor):
+        centered = x - x.mean(dims, keepdim=True)
+        var = (centered * centered).mean(dims, keepdim=True)
+        out = centered * (var + eps).inv_sqrt()
+    else:
+        centered_np = x - x.mean(axis=dims, keepdims=True)
+        var_np = (centered_np * centered_np).mean(axis=dims, keepdims=True)
+        out = centered_np / np.sqrt(var_np + eps)
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out

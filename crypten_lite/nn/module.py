@@ -1,0 +1,287 @@
+"""``Module`` and ``Sequential``: torch-style containers whose parameters are numpy arrays
+(plaintext) or MPCTensors (after :meth:`Module.encrypt`).
+
+Parameters and buffers keep torch's names and layouts, so ``state_dict()`` keys read
+``"0.weight"``, ``"1.running_mean"`` and a torch ``state_dict`` loads directly (torch tensors
+are converted with ``.detach().cpu().numpy()``). Integer buffers (``num_batches_tracked``) are
+bookkeeping and stay public when the module is encrypted.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from crypten_lite.errors import ShareError
+from crypten_lite.session import Session, current_session
+from crypten_lite.tensor import MPCTensor, cryptensor
+
+__all__ = ["Module", "Sequential"]
+
+_INTERNAL = frozenset({"_parameters", "_buffers", "_modules", "training", "_encrypted"})
+
+
+def _to_numpy(value: Any, key: str) -> np.ndarray[Any, Any]:
+    if isinstance(value, MPCTensor):
+        raise TypeError(f"{key}: got an MPCTensor; load plaintext values into a plaintext module")
+    if hasattr(value, "detach"):  # a torch tensor, without importing torch
+        value = value.detach().cpu().numpy()
+    try:
+        return np.array(value)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{key}: cannot convert {type(value).__name__} to an array") from err
+
+
+class Module:
+    """Base class of layers. Subclasses register tensors with :meth:`register_parameter` /
+    :meth:`register_buffer`, sub-layers by attribute assignment, and define ``forward``."""
+
+    training: bool
+    _encrypted: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_encrypted", False)
+
+    # -- registration and attribute access ---------------------------------------------------
+    def _tables(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Module]]:
+        try:
+            d = self.__dict__
+            return d["_parameters"], d["_buffers"], d["_modules"]
+        except KeyError as err:
+            raise RuntimeError(
+                f"{type(self).__name__}.__init__ must call super().__init__() first"
+            ) from err
+
+    def register_parameter(self, name: str, value: Any) -> None:
+        """A learnable tensor (numpy array, MPCTensor or None for an absent bias)."""
+        self._tables()[0][name] = value
+
+    def register_buffer(self, name: str, value: Any) -> None:
+        """A state tensor that is not learned (e.g. BatchNorm running statistics)."""
+        self._tables()[1][name] = value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _INTERNAL:
+            object.__setattr__(self, name, value)
+            return
+        params, buffers, modules = self._tables()
+        if isinstance(value, Module):
+            modules[name] = value
+        elif name in params:
+            params[name] = value
+        elif name in buffers:
+            buffers[name] = value
+        elif name in modules:
+            raise TypeError(f"cannot assign {type(value).__name__} to sub-module {name!r}")
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        d = self.__dict__
+        for table in ("_parameters", "_buffers", "_modules"):
+            if table in d and name in d[table]:
+                return d[table][name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    # -- traversal ---------------------------------------------------------------------------
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        yield from self._tables()[2].items()
+
+    def children(self) -> Iterator[Module]:
+        for _, module in self.named_children():
+            yield module
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator[Module]:
+        for _, module in self.named_modules():
+            yield module
+
+    def _named(self, table: int, prefix: str = "") -> Iterator[tuple[str, Any]]:
+        for mod_name, module in self.named_modules(prefix):
+            for name, value in module._tables()[table].items():
+                if value is not None:
+                    yield (f"{mod_name}.{name}" if mod_name else name), value
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Any]]:
+        """``(name, tensor)`` for every parameter, torch's dotted names (``"0.weight"``)."""
+        return self._named(0, prefix)
+
+    def parameters(self) -> Iterator[Any]:
+        for _, value in self.named_parameters():
+            yield value
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Any]]:
+        return self._named(1, prefix)
+
+    def buffers(self) -> Iterator[Any]:
+        for _, value in self.named_buffers():
+            yield value
+
+    # -- modes -------------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode on this module and every sub-module; returns the module."""
+        if not isinstance(mode, bool):
+            raise TypeError(f"train(mode=...) expects a bool, got {type(mode).__name__}")
+        for module in self.modules():
+            module.training = mode
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    # -- state -------------------------------------------------------------------------------
+    def state_dict(self) -> OrderedDict[str, Any]:
+        """Parameters then buffers of each module in order, torch's key names; numpy
+        values are copies, MPCTensors (encrypted module) are returned as they are."""
+        out: OrderedDict[str, Any] = OrderedDict()
+        for mod_name, module in self.named_modules():
+            params, buffers, _ = module._tables()
+            for name, value in (*params.items(), *buffers.items()):
+                if value is not None:
+                    key = f"{mod_name}.{name}" if mod_name else name
+                    out[key] = value.copy() if isinstance(value, np.ndarray) else value
+        return out
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> Module:
+        """Copy values (numpy arrays or torch tensors) into this plaintext module. Shapes
+        must match; with ``strict`` the keys must match exactly. Returns the module."""
+        if self.encrypted:
+            raise RuntimeError("load_state_dict needs a plaintext module; call decrypt() first")
+        slots: dict[str, tuple[dict[str, Any], str]] = {}
+        for mod_name, module in self.named_modules():
+            params, buffers, _ = module._tables()
+            for table in (params, buffers):
+                for name, value in table.items():
+                    if value is not None:
+                        slots[f"{mod_name}.{name}" if mod_name else name] = (table, name)
+        missing = [k for k in slots if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in slots]
+        if strict and (missing or unexpected):
+            raise KeyError(
+                f"load_state_dict for {type(self).__name__}: missing keys {missing}, "
+                f"unexpected keys {unexpected}"
+            )
+        updates: list[tuple[dict[str, Any], str, np.ndarray[Any, Any]]] = []
+        for key, (table, name) in slots.items():
+            if key not in state_dict:
+                continue
+            new = _to_numpy(state_dict[key], key)
+            old = table[name]
+            if new.shape != old.shape:
+                raise ValueError(
+                    f"load_state_dict: {key} has shape {tuple(old.shape)} in the model but "
+                    f"{tuple(new.shape)} in the state dict"
+                )
+            updates.append((table, name, new.astype(old.dtype)))
+        for table, name, new in updates:  # all checked before anything changes
+            table[name] = new
+        return self
+
+    # -- encryption --------------------------------------------------------------------------
+    @property
+    def encrypted(self) -> bool:
+        return self._encrypted
+
+    def encrypt(self, src: int = 0, *, session: Session | None = None) -> Module:
+        """Secret-share every floating-point parameter and buffer from party ``src``; every
+        party calls this on a module of the same architecture (only ``src``'s values matter:
+        the others contribute ``None`` and learn shapes from ``src``). Returns the module."""
+        if self.encrypted:
+            raise RuntimeError(f"{type(self).__name__} is already encrypted")
+        session = session or current_session()
+        if not isinstance(session, Session):
+            raise ShareError("encrypt() needs a crypten_lite Session")
+        for module in self.modules():
+            params, buffers, _ = module._tables()
+            for table in (params, buffers):
+                for name, value in table.items():
+                    if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating):
+                        mine = value if session.rank == src else None
+                        table[name] = cryptensor(mine, src=src, session=session)
+            module._encrypted = True
+        return self
+
+    def decrypt(self) -> Module:
+        """Reveal every encrypted parameter and buffer to all parties (1 round each) and
+        put the plaintext numpy values back. Returns the module."""
+        for module in self.modules():
+            params, buffers, _ = module._tables()
+            for table in (params, buffers):
+                for name, value in table.items():
+                    if isinstance(value, MPCTensor):
+                        table[name] = value.get_plain_text()
+            module._encrypted = False
+        return self
+
+    # -- calling -----------------------------------------------------------------------------
+    def forward(self, *args: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args: Any) -> Any:
+        return self.forward(*args)
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def describe(self) -> str:
+        """One line: ``Linear(in_features=20, out_features=32)``; used in error messages."""
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def __repr__(self) -> str:
+        children = list(self.named_children())
+        if not children:
+            return self.describe()
+        lines = [f"{type(self).__name__}("]
+        for name, child in children:
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+class Sequential(Module):
+    """Modules applied in order; children are named ``"0"``, ``"1"``, ... (or by the keys of
+    an ``OrderedDict`` given as the only argument)."""
+
+    def __init__(self, *layers: Module | Mapping[str, Module]) -> None:
+        super().__init__()
+        items: list[tuple[str, Any]]
+        if len(layers) == 1 and isinstance(layers[0], Mapping):
+            items = list(layers[0].items())
+        else:
+            items = [(str(i), layer) for i, layer in enumerate(layers)]
+        for name, layer in items:
+            if not isinstance(layer, Module):
+                raise TypeError(
+                    f"Sequential: item {name} is a {type(layer).__name__}, not a Module"
+                )
+            self._tables()[2][name] = layer
+
+    def __len__(self) -> int:
+        return len(self._tables()[2])
+
+    def __getitem__(self, index: int) -> Module:
+        layers = list(self._tables()[2].values())
+        return layers[index]
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(list(self._tables()[2].values()))
+
+    def forward(self, *args: Any) -> Any:
+        if len(args) != 1:
+            raise TypeError(f"Sequential takes one input, got {len(args)}")
+        x = args[0]
+        for layer in self:
+            x = layer(x)
+        return x
