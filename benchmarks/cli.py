@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks import suite_ops, suite_ops_grpc, suite_ring, suite_transport
+from benchmarks import suite_models, suite_ops, suite_ops_grpc, suite_ring, suite_transport
 from benchmarks.record import BenchRecord
 
 __all__ = ["SUITES", "format_table", "main"]
@@ -18,6 +18,7 @@ SUITES: dict[str, Callable[[int, bool], list[BenchRecord]]] = {
     "ops": suite_ops.run,
     "transport": suite_transport.run,
     "ops-grpc": suite_ops_grpc.run,
+    "models": suite_models.run,
 }
 
 

@@ -23,3 +23,6 @@ class OpCase:
     secure: Callable[..., cl.MPCTensor]
     plain: Callable[..., Any]
     crypten_ms: tuple[float, float] | None = None  # 2 parties: insecure / secure dealer
+    #: run once per session before timing (e.g. encrypt a model); its result is passed to
+    #: ``secure`` as the first argument
+    prepare: Callable[[], Any] | None = None

@@ -6,6 +6,7 @@ CrypTen's published-in-the-issue numbers on a comparable 2-core machine are atta
 from __future__ import annotations
 
 import contextlib
+import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -100,15 +101,16 @@ class PartyResult:
 def run_case(session: cl.Session, case: OpCase, reps: int) -> PartyResult:
     """Share the case's inputs, warm up, time ``reps`` runs of the secure op on this party
     and reveal the last result (the same code in threads and in launched processes)."""
+    secure = case.secure if case.prepare is None else functools.partial(case.secure, case.prepare())
     inputs = case.inputs(np.random.default_rng(11))
     shared = [cl.cryptensor(a, src=i % session.world_size) for i, a in enumerate(inputs)]
-    case.secure(*shared)  # warm-up (also primes caches and the dealer)
+    secure(*shared)  # warm-up (also primes caches and the dealer)
     samples = []
     session.stats.reset()
     out = None
     for _ in range(reps):
         start = time.perf_counter()
-        out = case.secure(*shared)
+        out = secure(*shared)
         samples.append(time.perf_counter() - start)
     stats = session.stats.snapshot()
     value = np.asarray(out.get_plain_text() if out is not None else [], dtype=np.float64)
@@ -124,6 +126,7 @@ def record_of(
     reps: int,
     provider: str,
     transport: str,
+    suite: str = SUITE,
 ) -> BenchRecord:
     """One benchmark row from every party's result: wall time of the slowest party per
     repetition, party 0's rounds, the largest bytes sent by any party, error vs float64."""
@@ -139,7 +142,7 @@ def record_of(
         extra["crypten_ms_insecure"] = case.crypten_ms[0] * factor
         extra["crypten_ms_secure"] = case.crypten_ms[1] * factor
     return BenchRecord.from_timing(
-        SUITE,
+        suite,
         case.name,
         Timing(statistics.median(walls), min(walls), reps),
         params={**case.params, "provider": provider},
@@ -165,7 +168,9 @@ def one_blas_thread() -> contextlib.AbstractContextManager[object]:
     return limits
 
 
-def _measure(case: OpCase, world_size: int, reps: int, provider: str) -> BenchRecord:
+def _measure(
+    case: OpCase, world_size: int, reps: int, provider: str, suite: str = SUITE
+) -> BenchRecord:
     with one_blas_thread():
         results = run_parties(
             lambda session: run_case(session, case, reps),
@@ -173,7 +178,7 @@ def _measure(case: OpCase, world_size: int, reps: int, provider: str) -> BenchRe
             provider=provider,
             timeout_s=3600,
         )
-    return record_of(case, results, world_size, reps, provider, "inprocess")
+    return record_of(case, results, world_size, reps, provider, "inprocess", suite)
 
 
 def run(reps: int, quick: bool) -> list[BenchRecord]:

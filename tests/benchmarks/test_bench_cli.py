@@ -40,3 +40,14 @@ def test_quick_ring_suite_writes_records(tmp_path, capsys):
 def test_unknown_suite_is_rejected():
     with pytest.raises(SystemExit):
         main(["no-such-suite"])
+
+
+def test_quick_models_suite_runs_private_inference(tmp_path):
+    out = tmp_path / "models.json"
+    assert main(["models", "--quick", "--reps", "1", "--json", str(out)]) == 0
+    records = json.loads(out.read_text())
+    assert {r["name"] for r in records} == {"mlp", "lenet"}
+    for record in records:
+        assert record["suite"] == "models"
+        assert record["max_abs_err"] < 1e-2  # logits of the private forward vs plaintext
+        assert record["rounds"] > 0
