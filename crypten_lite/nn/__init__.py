@@ -9,6 +9,12 @@ from __future__ import annotations
 from crypten_lite.nn import functional
 from crypten_lite.nn.layers import BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, LayerNorm, Linear
 from crypten_lite.nn.module import Module, Sequential
+from crypten_lite.nn.onnx_import import (
+    GraphModule,
+    UnsupportedOperatorError,
+    from_onnx,
+    supported_ops,
+)
 from crypten_lite.nn.stateless import (
     GELU,
     AdaptiveAvgPool2d,
@@ -23,6 +29,7 @@ from crypten_lite.nn.stateless import (
     Softmax,
     Tanh,
 )
+from crypten_lite.nn.torch_import import from_pytorch
 
 __all__ = [
     "GELU",
@@ -34,6 +41,7 @@ __all__ = [
     "Conv2d",
     "Dropout",
     "Flatten",
+    "GraphModule",
     "Identity",
     "LayerNorm",
     "Linear",
@@ -45,5 +53,9 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "UnsupportedOperatorError",
+    "from_onnx",
+    "from_pytorch",
     "functional",
+    "supported_ops",
 ]
