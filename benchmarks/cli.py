@@ -19,6 +19,7 @@ SUITES: dict[str, Callable[[int, bool], list[BenchRecord]]] = {
     "transport": suite_transport.run,
     "ops-grpc": suite_ops_grpc.run,
     "models": suite_models.run,
+    "models-grpc": suite_ops_grpc.run_models,
 }
 
 

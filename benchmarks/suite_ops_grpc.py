@@ -1,6 +1,7 @@
-"""Suite ``ops-grpc``: the ``ops`` cases between real processes started by the launcher
-(parties + dealer on 127.0.0.1, gRPC with mutual TLS), measured by the same code as the
-in-process suite (``suite_ops.run_case``), so the two tables compare directly."""
+"""Suites ``ops-grpc`` and ``models-grpc``: the ``ops`` / ``models`` cases between real
+processes started by the launcher (parties + dealer on 127.0.0.1, gRPC with mutual TLS),
+measured by the same code as the in-process suites (``suite_ops.run_case``), so the tables
+compare directly."""
 
 from __future__ import annotations
 
@@ -12,21 +13,22 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from benchmarks import suite_ops
+from benchmarks import suite_models, suite_ops
 from benchmarks.record import BenchRecord
 from crypten_lite.runtime import LaunchOptions, launch
 
-__all__ = ["run"]
+__all__ = ["run", "run_models"]
 
 _SCRIPT = """
 import json, sys
 from dataclasses import asdict
 import crypten_lite as cl
-from benchmarks import suite_ops
+from benchmarks import suite_models, suite_ops
 
-out_dir, reps, quick = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+out_dir, reps, quick, suite = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
+cases = {"ops": suite_ops.cases, "models": suite_models.cases}[suite](quick)
 session = cl.current_session()
-results = [asdict(suite_ops.run_case(session, case, reps)) for case in suite_ops.cases(quick)]
+results = [asdict(suite_ops.run_case(session, case, reps)) for case in cases]
 with open(f"{out_dir}/ops-{session.rank}.json", "w") as f:
     json.dump(results, f)
 """
@@ -48,7 +50,9 @@ def _one_blas_thread_per_process() -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _launch(world_size: int, reps: int, quick: bool) -> list[list[suite_ops.PartyResult]]:
+def _launch(
+    world_size: int, reps: int, quick: bool, suite: str
+) -> list[list[suite_ops.PartyResult]]:
     with tempfile.TemporaryDirectory(prefix="crypten-lite-ops-grpc-") as tmp:
         script = Path(tmp) / "ops_grpc.py"
         script.write_text(_SCRIPT)
@@ -56,7 +60,7 @@ def _launch(world_size: int, reps: int, quick: bool) -> list[list[suite_ops.Part
         with _one_blas_thread_per_process():
             code = launch(
                 script,
-                [tmp, str(reps), "1" if quick else "0"],
+                [tmp, str(reps), "1" if quick else "0", suite],
                 LaunchOptions(world_size=world_size, timeout_s=600),
                 stdout=log,
                 stderr=log,
@@ -73,13 +77,25 @@ def _launch(world_size: int, reps: int, quick: bool) -> list[list[suite_ops.Part
     ]
 
 
-def run(reps: int, quick: bool) -> list[BenchRecord]:
-    """Every ``ops`` case over gRPC with mutual TLS, for 2 and 3 parties."""
+def _run(suite: str, reps: int, quick: bool) -> list[BenchRecord]:
+    cases = {"ops": suite_ops.cases, "models": suite_models.cases}[suite](quick)
     rows = []
     for world_size in (2, 3):
-        grouped = _launch(world_size, reps, quick)
-        for case, results in zip(suite_ops.cases(quick), grouped, strict=True):
+        grouped = _launch(world_size, reps, quick, suite)
+        for case, results in zip(cases, grouped, strict=True):
             rows.append(
-                suite_ops.record_of(case, results, world_size, reps, "TrustedDealer", "grpc-mtls")
+                suite_ops.record_of(
+                    case, results, world_size, reps, "TrustedDealer", "grpc-mtls", suite
+                )
             )
     return rows
+
+
+def run(reps: int, quick: bool) -> list[BenchRecord]:
+    """Every ``ops`` case over gRPC with mutual TLS, for 2 and 3 parties."""
+    return _run("ops", reps, quick)
+
+
+def run_models(reps: int, quick: bool) -> list[BenchRecord]:
+    """The ``models`` cases over gRPC with mutual TLS, for 2 and 3 parties."""
+    return _run("models", reps, quick)
