@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crypten_lite.tensor import MPCTensor
+from crypten_lite.tensor.shape import int_tuple
 
 __all__ = [
     "Tensor",
@@ -75,12 +76,8 @@ def trivial_share(x: F64, like: MPCTensor) -> MPCTensor:
     return MPCTensor(like.session, share, like.precision)
 
 
-def _pair(value: int | tuple[int, ...], n: int) -> tuple[int, ...]:
-    return (value,) * n if isinstance(value, int) else tuple(value)
-
-
 def _two(value: int | tuple[int, ...]) -> tuple[int, int]:
-    a, b = _pair(value, 2)
+    a, b = int_tuple(value, 2, "size")
     return a, b
 
 
@@ -140,7 +137,10 @@ def _conv(
         return x.conv2d(weight, bias, stride, padding, dilation, groups)  # type: ignore[arg-type]
     if isinstance(weight, MPCTensor):  # unreachable: a private weight made x private above
         raise TypeError("conv: a private weight needs a shared input")
-    st, pd, dl = (_pair(v, dims) for v in (stride, padding, dilation))
+    st, pd, dl = (
+        int_tuple(v, dims, n)
+        for v, n in ((stride, "stride"), (padding, "padding"), (dilation, "dilation"))
+    )
     if dims == 1:
         out = _conv_np(
             x[:, :, None, :],
@@ -275,9 +275,11 @@ def max_pool2d(
             padding=_two(padding),
             dilation=_two(dilation),
         )
-    ks = _pair(kernel_size, 2)
-    st = ks if stride is None else _pair(stride, 2)
-    win = _windows(x, ks, st, _pair(padding, 2), _pair(dilation, 2), -np.inf)
+    ks = int_tuple(kernel_size, 2, "kernel_size")
+    st = ks if stride is None else int_tuple(stride, 2, "stride")
+    win = _windows(
+        x, ks, st, int_tuple(padding, 2, "padding"), int_tuple(dilation, 2, "dilation"), -np.inf
+    )
     return np.asarray(win.max(axis=(-2, -1)), dtype=np.float64)
 
 
@@ -294,16 +296,16 @@ def avg_pool2d(
             stride=None if stride is None else _two(stride),
             padding=_two(padding),
         )
-    ks = _pair(kernel_size, 2)
-    st = ks if stride is None else _pair(stride, 2)
-    win = _windows(x, ks, st, _pair(padding, 2), (1, 1), 0.0)
+    ks = int_tuple(kernel_size, 2, "kernel_size")
+    st = ks if stride is None else int_tuple(stride, 2, "stride")
+    win = _windows(x, ks, st, int_tuple(padding, 2, "padding"), (1, 1), 0.0)
     return np.asarray(win.mean(axis=(-2, -1)), dtype=np.float64)
 
 
 def adaptive_avg_pool2d(x: Tensor, output_size: int | tuple[int, ...]) -> Tensor:
     if isinstance(x, MPCTensor):
         return x.adaptive_avg_pool2d(_two(output_size))
-    out_h, out_w = _pair(output_size, 2)
+    out_h, out_w = int_tuple(output_size, 2, "output_size")
     h, w = x.shape[-2:]
     out = np.empty((*x.shape[:-2], out_h, out_w), dtype=np.float64)
     for i in range(out_h):

@@ -16,10 +16,11 @@ import numpy as np
 import numpy.typing as npt
 
 from crypten_lite.errors import ProtocolError
-from crypten_lite.providers.kinds import ARITHMETIC, KINDS, Component, Params
+from crypten_lite.providers.kinds import KINDS, Component, Params
 from crypten_lite.ring.prg import AesCtrPrg
+from crypten_lite.sharing import ARITHMETIC, combine
 
-__all__ = ["MAX_ELEMENTS", "DealerEngine", "combine_shares", "layout_of", "split_off"]
+__all__ = ["MAX_ELEMENTS", "DealerEngine", "layout_of", "split_off"]
 
 U64 = npt.NDArray[np.uint64]
 MAX_ELEMENTS = 1 << 28  # per component; a request above this is refused as malformed
@@ -37,17 +38,6 @@ def layout_of(kind: str, params: Params) -> tuple[list[Component], list[Componen
         if int(np.prod(comp.shape, dtype=np.int64)) > MAX_ELEMENTS:
             raise ProtocolError(f"request for kind {kind!r} exceeds {MAX_ELEMENTS} elements")
     return free, derived
-
-
-def combine_shares(form: str, shares: list[U64]) -> U64:
-    """Sum (arithmetic) or XOR (binary) of shares."""
-    total = shares[0].copy()
-    for share in shares[1:]:
-        if form == ARITHMETIC:
-            np.add(total, share, out=total)
-        else:
-            np.bitwise_xor(total, share, out=total)
-    return total
 
 
 def split_off(form: str, value: U64, others: list[U64]) -> U64:
@@ -77,7 +67,7 @@ class DealerEngine:
         derived_draws = [
             {c.name: s.ring_elements(c.shape) for c in derived} for s in self._streams[: n - 1]
         ]
-        values = {c.name: combine_shares(c.form, [d[c.name] for d in free_draws]) for c in free}
+        values = {c.name: combine(c.form, [d[c.name] for d in free_draws]) for c in free}
         derived_values = KINDS[kind].derive(values, params, self._private)
         # derive may return a free value as is, or one array under two names: copy those
         # before the corrections are computed in place

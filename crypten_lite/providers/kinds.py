@@ -17,10 +17,9 @@ import numpy.typing as npt
 from crypten_lite import ring
 from crypten_lite.errors import ProtocolError
 from crypten_lite.ring.prg import AesCtrPrg
+from crypten_lite.sharing import ARITHMETIC, BINARY
 
 __all__ = [
-    "ARITHMETIC",
-    "BINARY",
     "KINDS",
     "MONO_ARITH",
     "MONO_BINARY",
@@ -37,8 +36,8 @@ __all__ = [
 
 U64 = npt.NDArray[np.uint64]
 Params = tuple[tuple[int, ...], ...]
-ARITHMETIC = "A"  # shares sum to the value mod 2^64
-BINARY = "B"  # shares XOR to the value
+# component forms are the sharing layer's share types: ARITHMETIC shares sum to the value
+# mod 2^64, BINARY shares XOR to it
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from crypten_lite.protocols import beaver, comparison, conversion
 from crypten_lite.protocols import binary as binary_ops
 from crypten_lite.sharing import ARITHMETIC, BINARY
 from crypten_lite.tensor._stubs import TensorStubs
+from crypten_lite.tensor.shape import int_tuple
 
 if TYPE_CHECKING:
     from crypten_lite.tensor.core import MPCTensor
@@ -177,7 +178,7 @@ class CompareMixin(TensorStubs):
 
     def _extremum(self, dim: int | str | None, keepdim: bool, want_max: bool) -> Any:
         self._require_arith()
-        if self.size_of() == 0:
+        if self._share.size == 0:
             raise ValueError("max/min of an empty tensor")
         if dim is None:
             return self.reshape(-1)._tournament(0, want_max)
@@ -188,9 +189,6 @@ class CompareMixin(TensorStubs):
             return values._wrap(np.expand_dims(values._share, axis), names=self.names), one_hot
         reduced = self.names[:axis] + self.names[axis + 1 :]
         return values._wrap(values._share, names=reduced), one_hot
-
-    def size_of(self) -> int:
-        return int(self._share.size)
 
     def _one_hot_of(self, values: MPCTensor, axis: int) -> MPCTensor:
         """First position equal to ``values`` along ``axis``: ``[x == v]`` (3 rounds), then
@@ -254,14 +252,10 @@ class CompareMixin(TensorStubs):
         self._require_arith()
         if len(self.shape) not in (3, 4):
             raise ValueError(f"max_pool2d expects (N, C, H, W) or (C, H, W), got {self.shape}")
-        ks = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
-        st = (
-            ks
-            if stride is None
-            else ((stride, stride) if isinstance(stride, int) else tuple(stride))
-        )
-        pd = (padding, padding) if isinstance(padding, int) else tuple(padding)
-        dl = (dilation, dilation) if isinstance(dilation, int) else tuple(dilation)
+        ks = int_tuple(kernel_size, 2, "kernel_size")
+        st = ks if stride is None else int_tuple(stride, 2, "stride")
+        pd = int_tuple(padding, 2, "padding")
+        dl = int_tuple(dilation, 2, "dilation")
         if pd[0] * 2 > ks[0] or pd[1] * 2 > ks[1]:
             raise ValueError("pad should be at most half of effective kernel size")
         x = self._share if len(self.shape) == 4 else self._share[None]

@@ -12,6 +12,7 @@ import numpy.typing as npt
 from crypten_lite import ring
 from crypten_lite.protocols import beaver
 from crypten_lite.tensor._stubs import TensorStubs
+from crypten_lite.tensor.shape import int_tuple
 
 if TYPE_CHECKING:
     from crypten_lite.tensor.core import MPCTensor
@@ -20,17 +21,6 @@ __all__ = ["LinearMixin"]
 
 U64 = npt.NDArray[np.uint64]
 Dims = int | str | tuple[int | str, ...] | list[int | str] | None
-
-
-def _pair(value: int | tuple[int, ...], dims: int, name: str) -> tuple[int, ...]:
-    out = (
-        (int(value),) * dims
-        if isinstance(value, int | np.integer)
-        else tuple(int(v) for v in value)
-    )
-    if len(out) != dims:
-        raise ValueError(f"{name} must be an int or a tuple of {dims} ints, got {value!r}")
-    return out
 
 
 class LinearMixin(TensorStubs):
@@ -94,7 +84,7 @@ class LinearMixin(TensorStubs):
                 f"conv{dims}d expects input of {dims + 2} dims (N, C, ...), got shape {self.shape}"
             )
         st, pd, dl = (
-            _pair(v, dims, n)
+            int_tuple(v, dims, n)
             for v, n in ((stride, "stride"), (padding, "padding"), (dilation, "dilation"))
         )
         conv = ring.conv1d if dims == 1 else ring.conv2d
@@ -155,7 +145,7 @@ class LinearMixin(TensorStubs):
         """torch.nn.functional.conv_transpose2d (weight ``(C_in, C_out/groups, kH, kW)``), as a
         convolution of the zero-upsampled input with the flipped, transposed kernel."""
         st, pd, op, dl = (
-            _pair(v, 2, n)
+            int_tuple(v, 2, n)
             for v, n in (
                 (stride, "stride"),
                 (padding, "padding"),
@@ -197,9 +187,9 @@ class LinearMixin(TensorStubs):
         """torch avg_pool2d (count_include_pad=True): local window sums times 1/k."""
         if self._share.ndim not in (3, 4):
             raise ValueError(f"avg_pool2d expects (N, C, H, W) or (C, H, W), got {self.shape}")
-        ks = _pair(kernel_size, 2, "kernel_size")
-        st = ks if stride is None else _pair(stride, 2, "stride")
-        pd = _pair(padding, 2, "padding")
+        ks = int_tuple(kernel_size, 2, "kernel_size")
+        st = ks if stride is None else int_tuple(stride, 2, "stride")
+        pd = int_tuple(padding, 2, "padding")
         x = self._share if self._share.ndim == 4 else self._share[None]
         c = x.shape[1]
         ones = np.ones((c, 1, *ks), dtype=np.uint64)
@@ -209,7 +199,7 @@ class LinearMixin(TensorStubs):
 
     def adaptive_avg_pool2d(self, output_size: int | tuple[int, int]) -> MPCTensor:
         """torch adaptive_avg_pool2d: window ``[floor(i H / o), ceil((i+1) H / o))``."""
-        out_h, out_w = _pair(output_size, 2, "output_size")
+        out_h, out_w = int_tuple(output_size, 2, "output_size")
         h, w = self.shape[-2:]
         rows = [(i * h // out_h, -(-(i + 1) * h // out_h)) for i in range(out_h)]
         cols = [(j * w // out_w, -(-(j + 1) * w // out_w)) for j in range(out_w)]

@@ -15,7 +15,7 @@ from crypten_lite.tensor._stubs import TensorStubs
 if TYPE_CHECKING:
     from crypten_lite.tensor.core import MPCTensor
 
-__all__ = ["ShapeMixin", "cat", "normalize_dim", "stack"]
+__all__ = ["ShapeMixin", "cat", "int_tuple", "normalize_dim", "stack"]
 
 U64 = npt.NDArray[np.uint64]
 
@@ -30,6 +30,18 @@ def normalize_dim(dim: int, ndim: int, name: str = "dim") -> int:
             f"{name} out of range (expected to be in range of [{-span}, {span - 1}], got {dim})"
         )
     return int(dim) % span
+
+
+def int_tuple(value: int | Sequence[int], dims: int, name: str) -> tuple[int, ...]:
+    """``value`` as ``dims`` ints (an int is repeated), or a ValueError naming ``name``."""
+    out = (
+        (int(value),) * dims
+        if isinstance(value, int | np.integer)
+        else tuple(int(v) for v in value)
+    )
+    if len(out) != dims:
+        raise ValueError(f"{name} must be an int or a tuple of {dims} ints, got {value!r}")
+    return out
 
 
 def _sizes(args: tuple[Any, ...]) -> tuple[int, ...]:
