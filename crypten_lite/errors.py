@@ -21,6 +21,7 @@ __all__ = [
     "PeerLostError",
     "PeerTimeoutError",
     "ProtocolError",
+    "QuantizationError",
     "RingDTypeError",
     "RingShapeError",
     "SessionError",
@@ -96,3 +97,8 @@ class MessageTooLargeError(MessageRejectedError):
 
 class LaunchError(CryptenLiteError, RuntimeError):
     """Party processes could not be started or did not report in."""
+
+
+class QuantizationError(CryptenLiteError, ValueError):
+    """A quantization step is misused: an observer fed NaN/inf, a model converted before
+    calibration, a per-channel axis out of range. The message names the module."""
