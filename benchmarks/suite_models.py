@@ -1,18 +1,32 @@
 """Suite ``models``: private inference of an MLP 784-128-128-10 and a LeNet-5-style CNN on
 1x28x28, batch 32, random weights (public seed), model shared by party 0 and input by party 1
 (``src = 1 % N``), 2 and 3 parties with the TrustedDealer, in-process. The deviation is the
-largest absolute difference of the logits from the plaintext float64 forward."""
+largest absolute difference of the logits from the plaintext float64 forward.
+
+``mlp-int8`` / ``lenet-int8``: the same float models through ``crypten_lite.quantization``
+(Linear/Conv+ReLU fused, ``mpc_qconfig``, calibrated on 64 public uniform images, converted),
+encrypted with ``encrypt_quantized``; party 1 quantizes its images locally and shares the
+integers (in ``prepare``, untimed, like the fixed-point inputs' sharing). The timed forward
+ends with the exact local DeQuantize. ``extra``: argmax agreement with the float model and with
+the plaintext int8 model (in-process rows) and the largest deviation in int8 output steps."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+import crypten_lite as cl
 from benchmarks import suite_ops
 from benchmarks.opcase import Array, OpCase
 from benchmarks.record import BenchRecord
 from crypten_lite import nn
+from crypten_lite import quantization as quant
+from crypten_lite.quantization.encrypted import encrypt_quantized, share_quantized
+from crypten_lite.runtime.testing import run_parties
 
 __all__ = ["cases", "run"]
 
@@ -48,6 +62,49 @@ def lenet() -> nn.Module:
     ).eval()
 
 
+#: (layer, ReLU) pairs to fuse, as indices into the float model (before the QuantStub shift)
+_FUSE = {"mlp": [(0, 1), (2, 3)], "lenet": [(0, 1), (3, 4), (7, 8), (9, 10)]}
+_BUILD = {"mlp": mlp, "lenet": lenet}
+_INPUT = {"mlp": (784,), "lenet": (1, 28, 28)}
+
+
+def int8_model(name: str) -> nn.Sequential:
+    """The float model ``name`` quantized: stubs, fused, calibrated on public data, converted."""
+    layers = list(_BUILD[name]())  # type: ignore[call-overload]
+    wrapped = nn.Sequential(quant.QuantStub(), *layers, quant.DeQuantStub())
+    wrapped.eval()
+    fused = quant.fuse_modules(wrapped, [[str(a + 1), str(b + 1)] for a, b in _FUSE[name]])
+    fused.qconfig = quant.mpc_qconfig()  # type: ignore[attr-defined]
+    prepared = quant.prepare(fused)
+    calibration = np.random.default_rng(23).uniform(0, 1, size=(64, *_INPUT[name]))
+    prepared(calibration)
+    return quant.convert(prepared)
+
+
+def _int8_prepare(
+    name: str, inputs: Callable[[np.random.Generator], list[Array]]
+) -> Callable[[], tuple[nn.Module, Any]]:
+    def prepare() -> tuple[nn.Module, Any]:
+        session = cl.current_session()
+        owner = 1 % session.world_size
+        model = encrypt_quantized(int8_model(name), src=0)
+        x = inputs(np.random.default_rng(11))[1]  # the case's input (same seed as run_case)
+        return model, share_quantized(model, x if session.rank == owner else None, owner)
+
+    return prepare
+
+
+def _int8_case(name: str, params: dict[str, Any], inputs: Any) -> OpCase:
+    return OpCase(
+        f"{name}-int8",
+        params,
+        inputs,
+        lambda prepared, *_: prepared[0](prepared[1]),
+        lambda _, x: _BUILD[name]()(x),
+        prepare=_int8_prepare(name, inputs),
+    )
+
+
 def _encrypted(build: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
     return lambda: build().encrypt(src=0)
 
@@ -59,10 +116,12 @@ def _inputs(*shape: int) -> Callable[[np.random.Generator], list[Array]]:
 
 def cases(quick: bool) -> list[OpCase]:
     batch = 2 if quick else BATCH
+    mlp_params = {"layers": "784-128-128-10", "batch": batch}
+    lenet_params = {"input": [batch, 1, 28, 28], "batch": batch}
     return [
         OpCase(
             "mlp",
-            {"layers": "784-128-128-10", "batch": batch},
+            mlp_params,
             _inputs(batch, 784),
             lambda model, _, x: model(x),
             lambda _, x: mlp()(x),
@@ -71,20 +130,56 @@ def cases(quick: bool) -> list[OpCase]:
         ),
         OpCase(
             "lenet",
-            {"input": [batch, 1, 28, 28], "batch": batch},
+            lenet_params,
             _inputs(batch, 1, 28, 28),
             lambda model, _, x: model(x),
             lambda _, x: lenet()(x),
             (1339, 2037),
             prepare=_encrypted(lenet),
         ),
+        _int8_case("mlp", mlp_params, _inputs(batch, 784)),
+        _int8_case("lenet", lenet_params, _inputs(batch, 1, 28, 28)),
     ]
 
 
+def _int8_extra(case: OpCase, value: list[float]) -> dict[str, Any]:
+    """Argmax agreement of the private logits with the float and the plaintext int8 model,
+    and their largest distance from the plaintext int8 logits in output steps."""
+    name = case.name.removesuffix("-int8")
+    x = case.inputs(np.random.default_rng(11))[1]
+    qmodel = int8_model(name)
+    int8_logits = np.asarray(qmodel(x))
+    float_logits = np.asarray(_BUILD[name]()(x))
+    got = np.asarray(value).reshape(int8_logits.shape)
+    step = float(qmodel[-2].scale)
+    return {
+        "agree_float": float(np.mean(got.argmax(1) == float_logits.argmax(1))),
+        "agree_int8": float(np.mean(got.argmax(1) == int8_logits.argmax(1))),
+        "int8_steps_off": int(np.max(np.rint(np.abs(got - int8_logits) / step))),
+    }
+
+
+def _run_case(session: cl.Session, case: OpCase, reps: int) -> suite_ops.PartyResult:
+    return suite_ops.run_case(session, case, reps)
+
+
 def run(reps: int, quick: bool) -> list[BenchRecord]:
-    """Both models, 2 and 3 parties, in-process with the trusted dealer."""
+    """Every model, 2 and 3 parties, in-process with the trusted dealer."""
     rows = []
     for case in cases(quick):
         for world_size in (2, 3):
-            rows.append(suite_ops._measure(case, world_size, reps, "TrustedDealer", "models"))
+            with suite_ops.one_blas_thread():
+                results = run_parties(
+                    functools.partial(_run_case, case=case, reps=reps),
+                    world_size,
+                    provider="TrustedDealer",
+                    timeout_s=3600,
+                )
+            row = suite_ops.record_of(
+                case, results, world_size, reps, "TrustedDealer", "inprocess", "models"
+            )
+            if case.name.endswith("-int8"):
+                extra = {**row.extra, **_int8_extra(case, results[0].value)}
+                row = dataclasses.replace(row, extra=extra)
+            rows.append(row)
     return rows
