@@ -1,6 +1,7 @@
 """Console entry points (argument parsing only; the work is in :mod:`crypten_lite.runtime`).
 
-- ``crypten-lite-launch -n N script.py [args...]``: N parties + dealer as local processes.
+- ``crypten-lite-launch -n N [--clients M] script.py [args...]``: N parties + dealer (and M
+  edge clients) as local processes.
 - ``crypten-lite-party --config party.toml script.py [args...]``: one rank of a real job.
 - ``crypten-lite certs ...``: a CA and per-rank certificates; ``crypten-lite doctor ...``:
   check a party's deployment; ``crypten-lite launch|party ...``: the two commands above.
@@ -45,6 +46,12 @@ def _launch_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         default=30.0,
         help="seconds for every rank to come up (default 30)",
     )
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=0,
+        help="also start this many edge-client processes running the script (default 0)",
+    )
     parser.add_argument("--provider", choices=PROVIDERS, default="TrustedDealer")
     parser.add_argument("--precision", type=int, default=16, help="fixed-point bits")
     parser.add_argument("--truncation", choices=TRUNCATIONS, default="auto")
@@ -68,6 +75,7 @@ def _run_launch(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         connect_timeout_s=args.connect_timeout,
         insecure_plaintext=args.insecure_plaintext,
+        clients=args.clients,
         session=SessionConfig(
             precision=args.precision, provider=args.provider, truncation=args.truncation
         ),

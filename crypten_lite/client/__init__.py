@@ -1,5 +1,45 @@
-"""Placeholder; filled by issue work in progress."""
+"""The edge client SDK: what a phone or small device runs to take part in a job without being
+an MPC party. Needs only numpy, grpcio and cryptography (and works with
+``CRYPTEN_LITE_PURE=1``); imports nothing from the MPC layers.
+
+- :class:`EdgeClient`: round info, update upload (quantize, share with seed compression,
+  one request per server), private inference;
+- :func:`encode_update` / :func:`decode_aggregate` / :func:`max_clients`: the encodings;
+- :func:`expand_seed` / :func:`split_update`: the sharing (servers rebuild seed shares with
+  ``expand_seed``);
+- :class:`ClientConfig` (``ClientConfig.from_environment()`` in launched client processes);
+- :class:`GrpcServerLink` / :class:`DirectServerLink`: how a client reaches one server.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from crypten_lite.client.config import CLIENT_ENV, CLIENTS_ENV, ClientConfig
+from crypten_lite.client.edge_client import EdgeClient, UploadReport
+from crypten_lite.client.encode import (
+    check_capacity,
+    decode_aggregate,
+    encode_update,
+    max_clients,
+    quant_params,
+)
+from crypten_lite.client.links import DirectServerLink, GrpcServerLink, ServerLink
+from crypten_lite.client.shares import expand_seed, ring_dtype, split_update
+
+__all__ = [
+    "CLIENTS_ENV",
+    "CLIENT_ENV",
+    "ClientConfig",
+    "DirectServerLink",
+    "EdgeClient",
+    "GrpcServerLink",
+    "ServerLink",
+    "UploadReport",
+    "check_capacity",
+    "decode_aggregate",
+    "encode_update",
+    "expand_seed",
+    "max_clients",
+    "quant_params",
+    "ring_dtype",
+    "split_update",
+]

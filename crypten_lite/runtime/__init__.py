@@ -7,7 +7,7 @@ from crypten_lite.config import PROVIDERS, TRUNCATIONS, SessionConfig
 from crypten_lite.errors import CryptenLiteError
 from crypten_lite.runtime.doctor import Finding, diagnose, doctor
 from crypten_lite.runtime.launch import LaunchOptions, launch
-from crypten_lite.runtime.party import run_party, run_party_file
+from crypten_lite.runtime.party import launched_clients, run_party, run_party_file
 from crypten_lite.runtime.party_config import PartyConfig, load_party_config
 from crypten_lite.runtime.testing import PartyFailure, run_parties
 from crypten_lite.transport.grpc import write_job_certs
@@ -24,6 +24,7 @@ __all__ = [
     "diagnose",
     "doctor",
     "launch",
+    "launched_clients",
     "load_party_config",
     "run_parties",
     "run_party",

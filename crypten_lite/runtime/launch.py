@@ -4,9 +4,19 @@ Starts N parties and (with the TrustedDealer provider) the dealer as separate pr
 127.0.0.1, each in its own process group, with throwaway certificates for mutual TLS in a
 temporary directory. Ports are ephemeral and race-free: every child binds port 0 and reports
 the port on a control pipe; the launcher then sends every child the full address table.
-Each output line is prefixed with its rank (``[0]``, ``[1]``, ``[dealer]``). The launcher
-exits non-zero if any rank fails; after the first failure it gives the others the receive
-timeout (plus a grace period) to notice and exit on their own, then kills what is left.
+Each output line is prefixed with its rank (``[0]``, ``[1]``, ``[dealer]``).
+
+With ``--clients N`` the launcher also issues ``client-0`` .. ``client-<N-1>`` certificates
+from the job CA and, once the address table is known, starts N edge-client processes running
+the same script with ``$CRYPTEN_LITE_CLIENT`` set (see :mod:`crypten_lite.client.config`; the
+servers are the party ranks) and no session; their lines are prefixed ``[c3]``. Every
+process sees ``$CRYPTEN_LITE_CLIENTS=N``. Clients may drop out: a failing client is reported
+as a warning and does not fail the job; once every party and the dealer have exited, the
+clients still running a second later are killed.
+
+The launcher exits non-zero if any rank fails; after the first failure it gives the others
+the receive timeout (plus a grace period) to notice and exit on their own, then kills what is
+left.
 Whatever happens — including the launcher being interrupted — every child's process group
 is killed before it returns, and a child whose launcher dies (even by SIGKILL) sees its
 control pipe close and exits.
@@ -30,21 +40,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from crypten_lite.client.config import CLIENT_ENV, CLIENTS_ENV, ClientConfig
 from crypten_lite.config import SessionConfig
 from crypten_lite.errors import LaunchError
 from crypten_lite.runtime.party import CONFIG_ENV, CONTROL_ENV
 from crypten_lite.runtime.party_config import PartyConfig, to_document
-from crypten_lite.transport.grpc import CertPaths, GrpcOptions, write_job_certs
+from crypten_lite.transport.grpc import (
+    CertPaths,
+    GrpcOptions,
+    write_client_certs,
+    write_job_certs,
+)
 
 __all__ = ["LaunchOptions", "launch"]
 
 _CHILD = "from crypten_lite.runtime.party import child_main; raise SystemExit(child_main())"
+_MAX_CLIENTS = 1000
+#: how long clients may still run after every rank exited before they are killed.
+_CLIENT_GRACE_S = 1.0
 
 
 @dataclass(frozen=True)
 class LaunchOptions:
-    """``world_size`` parties (+ the dealer); timeouts in seconds; ``insecure_plaintext``
-    turns mutual TLS off (debugging only)."""
+    """``world_size`` parties (+ the dealer) and ``clients`` edge-client processes; timeouts
+    in seconds; ``insecure_plaintext`` turns mutual TLS off (debugging only; not with
+    clients, which authenticate by certificate)."""
 
     world_size: int
     timeout_s: float = 30.0
@@ -53,21 +73,33 @@ class LaunchOptions:
     session: SessionConfig = field(default_factory=SessionConfig)
     grace_s: float = 5.0
     python: str = sys.executable
+    clients: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.world_size, bool) or not isinstance(self.world_size, int):
             raise LaunchError(f"-n must be an int, got {self.world_size!r}")
         if self.world_size < 1:
             raise LaunchError(f"-n must be at least 1, got {self.world_size}")
+        if isinstance(self.clients, bool) or not isinstance(self.clients, int):
+            raise LaunchError(f"--clients must be an int, got {self.clients!r}")
+        if not 0 <= self.clients <= _MAX_CLIENTS:
+            raise LaunchError(f"--clients must lie in [0, {_MAX_CLIENTS}], got {self.clients}")
+        if self.clients and self.insecure_plaintext:
+            raise LaunchError(
+                "--clients needs mutual TLS (clients authenticate with certificates from the "
+                "job CA); drop --insecure-plaintext"
+            )
 
 
 class _Child:
-    """One rank's process, its control pipe and its output pumps."""
+    """One process (a rank or an edge client), its control pipe and its output pumps."""
 
-    def __init__(self, config: PartyConfig, argv: list[str], env: dict[str, str]) -> None:
-        self.rank = config.rank
-        self.label = "dealer" if config.is_dealer else f"party {config.rank}"
-        self.prefix = "[dealer] " if config.is_dealer else f"[{config.rank}] "
+    def __init__(
+        self, rank: int, label: str, prefix: str, argv: list[str], env: dict[str, str]
+    ) -> None:
+        self.rank = rank
+        self.label = label
+        self.prefix = prefix
         to_child_r, self._to_child = os.pipe()
         self._from_child, from_child_w = os.pipe()
         env = {**env, CONTROL_ENV: f"{to_child_r},{from_child_w}"}
@@ -151,9 +183,55 @@ def _describe(code: int) -> str:
     return f"exit code {code}"
 
 
-def _supervise(children: list[_Child], options: LaunchOptions, err: IO[str]) -> int:
+def _rank_child(config: PartyConfig, argv: list[str], env: dict[str, str]) -> _Child:
+    if config.is_dealer:
+        return _Child(config.rank, "dealer", "[dealer] ", argv, env)
+    return _Child(config.rank, f"party {config.rank}", f"[{config.rank}] ", argv, env)
+
+
+class _Clients:
+    """The edge-client processes: started late, allowed to fail, killed at the end."""
+
+    def __init__(self) -> None:
+        self.children: list[_Child] = []
+        self._reported: set[int] = set()
+
+    def report(self, err: IO[str]) -> None:
+        for child in self.children:
+            code = child.proc.poll()
+            if code not in (None, 0) and child.rank not in self._reported:
+                self._reported.add(child.rank)
+                print(
+                    f"crypten-lite-launch: warning: {child.label} failed ({_describe(code)}); "
+                    "the job goes on without it",
+                    file=err,
+                )
+
+    def stop(self, err: IO[str], grace_s: float = _CLIENT_GRACE_S) -> None:
+        """Give clients ``grace_s`` to finish on their own, report, kill the rest."""
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and any(c.proc.poll() is None for c in self.children):
+            time.sleep(0.05)
+        self.report(err)
+        running = [c for c in self.children if c.proc.poll() is None]
+        if running:
+            print(
+                f"crypten-lite-launch: stopping {len(running)} client(s) still running after "
+                "every rank exited",
+                file=err,
+            )
+        for child in running:
+            self._reported.add(child.rank)
+            child.kill()
+
+
+def _supervise(
+    children: list[_Child], options: LaunchOptions, err: IO[str], clients: _Clients | None = None
+) -> int:
     first_failure: float | None = None
     while True:
+        if clients is not None:
+            clients.report(err)
         codes = {c.rank: c.proc.poll() for c in children}
         if all(code is not None for code in codes.values()):
             break
@@ -172,6 +250,8 @@ def _supervise(children: list[_Child], options: LaunchOptions, err: IO[str]) -> 
                     child.kill()
             break
         time.sleep(0.05)
+    if clients is not None:
+        clients.stop(err)
     failed = [(c, c.proc.returncode) for c in children if c.proc.returncode != 0]
     for child, code in failed:
         print(f"crypten-lite-launch: {child.label} failed ({_describe(code)})", file=err)
@@ -201,6 +281,28 @@ def _configs(options: LaunchOptions, certs: dict[int, CertPaths] | None) -> list
     ]
 
 
+def _client_configs(
+    options: LaunchOptions, session_id: str, table: dict[int, str], certs: dict[str, CertPaths]
+) -> list[ClientConfig]:
+    servers = tuple(table[rank] for rank in range(options.world_size))
+    return [
+        ClientConfig(
+            client_id=client_id,
+            job_id=session_id,
+            servers=servers,
+            certs=paths,
+            timeout_s=options.timeout_s,
+            connect_timeout_s=options.connect_timeout_s,
+        )
+        for client_id, paths in certs.items()
+    ]
+
+
+def _issue_client_certs(out_dir: Path, clients: int) -> dict[str, CertPaths]:
+    ca = ((out_dir / "ca.pem").read_bytes(), (out_dir / "ca.key").read_bytes())
+    return write_client_certs(out_dir, clients, ca=ca)
+
+
 def launch(
     script: str | Path,
     script_args: Sequence[str],
@@ -209,30 +311,44 @@ def launch(
     stdout: IO[str] | None = None,
     stderr: IO[str] | None = None,
 ) -> int:
-    """Run ``script`` on every rank as separate processes; 0 if every rank succeeded."""
+    """Run ``script`` on every rank (and ``options.clients`` edge clients) as separate
+    processes; 0 if every rank succeeded (clients may fail)."""
     out, err = stdout or sys.stdout, stderr or sys.stderr
     script = Path(script)
     if not script.is_file():
         raise LaunchError(f"script {script} does not exist")
     lock = threading.Lock()
     children: list[_Child] = []
+    clients = _Clients()
+    argv = [options.python, "-c", _CHILD, str(script), *script_args]
+    base_env = {**os.environ, CLIENTS_ENV: str(options.clients), "PYTHONUNBUFFERED": "1"}
+    base_env.pop(CLIENT_ENV, None)
     with tempfile.TemporaryDirectory(prefix="crypten-lite-launch-") as tmp:
         certs = (
             None if options.insecure_plaintext else write_job_certs(Path(tmp), options.world_size)
         )
+        client_certs = _issue_client_certs(Path(tmp), options.clients) if options.clients else {}
         try:
-            for config in _configs(options, certs):
-                env = {**os.environ, CONFIG_ENV: json.dumps(to_document(config))}
-                env["PYTHONUNBUFFERED"] = "1"
-                argv = [options.python, "-c", _CHILD, str(script), *script_args]
-                child = _Child(config, argv, env)
+            configs = _configs(options, certs)
+            for config in configs:
+                env = {**base_env, CONFIG_ENV: json.dumps(to_document(config))}
+                child = _rank_child(config, argv, env)
                 children.append(child)
                 child.pump(out, err, lock)
             deadline = time.monotonic() + options.connect_timeout_s
             table = {c.rank: f"127.0.0.1:{c.read_port(deadline)}" for c in children}
             for child in children:
                 child.send_table(table)
-            return _supervise(children, options, err)
+            session_id = configs[0].session_id
+            for index, client_config in enumerate(
+                _client_configs(options, session_id, table, client_certs)
+            ):
+                env = {**base_env, CLIENT_ENV: json.dumps(client_config.to_document())}
+                env.pop(CONFIG_ENV, None)
+                client = _Child(index, client_config.client_id, f"[c{index}] ", argv, env)
+                clients.children.append(client)
+                client.pump(out, err, lock)
+            return _supervise(children, options, err, clients)
         finally:
-            for child in children:
+            for child in [*clients.children, *children]:
                 child.kill()

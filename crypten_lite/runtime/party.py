@@ -5,7 +5,9 @@ then say goodbye — or, if anything fails, tell the peers and exit non-zero.
 The script needs no setup code: it runs through :mod:`runpy` as ``__main__`` with
 ``sys.argv = [script, *args]`` inside ``session.activate()``, so ``cl.cryptensor(x, src=0)``
 finds its session. Entry points: :func:`run_party_file` (``crypten-lite-party --config``) and
-:func:`child_main` (a process started by the local launcher).
+:func:`child_main` (a process started by the local launcher). A launched edge-client process
+(``$CRYPTEN_LITE_CLIENT`` set) starts no communicator and no session: :func:`child_main` runs
+its script plainly.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+from crypten_lite.client.config import CLIENT_ENV, CLIENTS_ENV, ClientConfig
 from crypten_lite.errors import CommunicationError, ConfigError, CryptenLiteError, LaunchError
 from crypten_lite.runtime.party_config import PartyConfig, from_document, load_party_config
 from crypten_lite.session import Session, serve_dealer
@@ -33,6 +36,7 @@ __all__ = [
     "CONFIG_ENV",
     "CONTROL_ENV",
     "child_main",
+    "launched_clients",
     "run_party",
     "run_party_file",
     "start_communicator",
@@ -134,23 +138,73 @@ def run_party_file(config_path: str | Path, script: str | None, argv: Sequence[s
     return run_party(comm, config, Path(script) if script else None, argv)
 
 
-def _watch_launcher(control_in: IO[str], comm: GrpcCommunicator) -> None:
+def launched_clients() -> int:
+    """How many edge-client processes the launcher started for this job (0 when not
+    launched with ``--clients``); lets a server script know whom to wait for."""
+    raw = os.environ.get(CLIENTS_ENV, "0")
+    try:
+        count = int(raw)
+    except ValueError as err:
+        raise ConfigError(f"${CLIENTS_ENV} must be an integer, got {raw[:20]!r}") from err
+    if count < 0:
+        raise ConfigError(f"${CLIENTS_ENV} must be >= 0, got {count}")
+    return count
+
+
+def _watch_launcher(control_in: IO[str], comm: GrpcCommunicator | None) -> None:
     """Exit when the launcher's end of the control pipe closes (the launcher died)."""
     try:
         with contextlib.suppress(OSError, ValueError):
             control_in.read()
         with contextlib.suppress(OSError, ValueError):  # the launcher held our stderr too
             print("crypten-lite: the launcher went away; stopping", file=sys.stderr, flush=True)
-        comm.abort("LauncherExited")
+        if comm is not None:
+            comm.abort("LauncherExited")
     finally:
         os._exit(3)
 
 
+def _client_main(args: Sequence[str]) -> int:
+    """An edge-client process: no communicator, no session — the script runs plainly and
+    finds its settings with ``ClientConfig.from_environment()``."""
+    config = ClientConfig.from_environment()
+    if config is None:
+        raise LaunchError(f"${CLIENT_ENV} is empty")
+    try:
+        read_fd, write_fd = (int(fd) for fd in os.environ.pop(CONTROL_ENV).split(","))
+    except (KeyError, ValueError) as err:
+        raise LaunchError(f"not started by crypten-lite-launch ({err})") from err
+    os.close(write_fd)
+    threading.Thread(
+        target=_watch_launcher,
+        args=(os.fdopen(read_fd, "r"), None),
+        name="cl-launcher-watch",
+        daemon=True,
+    ).start()
+    if not args:
+        raise LaunchError("a client needs a script to run")
+    try:
+        _run_script(Path(args[0]), args[1:])
+        return 0
+    except BaseException as err:
+        code = err.code if isinstance(err, SystemExit) and isinstance(err.code, int) else 1
+        print(
+            f"crypten-lite: {config.client_id} failed: {type(err).__name__}: {err}",
+            file=sys.stderr,
+        )
+        if not isinstance(err, CryptenLiteError | KeyboardInterrupt | SystemExit):
+            traceback.print_exc(file=sys.stderr)
+        return code or 1
+
+
 def child_main(argv: Sequence[str] | None = None) -> int:
     """A process started by the launcher: config from ``$CRYPTEN_LITE_PARTY``; report the
-    ephemeral port on the control pipe, read back every rank's address, then run."""
+    ephemeral port on the control pipe, read back every rank's address, then run. With
+    ``$CRYPTEN_LITE_CLIENT`` set it is an edge client instead: run the script plainly."""
     _setup_logging()
     args = list(sys.argv[1:] if argv is None else argv)
+    if os.environ.get(CLIENT_ENV):
+        return _client_main(args)
     try:
         config = from_document(json.loads(os.environ[CONFIG_ENV]))
         read_fd, write_fd = (int(fd) for fd in os.environ.pop(CONTROL_ENV).split(","))

@@ -17,7 +17,7 @@ GENERATED = ROOT / "crypten_lite" / "_proto"
 def test_generated_code_is_up_to_date(tmp_path):
     pytest.importorskip("grpc_tools", reason="grpcio-tools (dev extra) is not installed")
     sources = sorted(PROTOS.glob("crypten_lite/_proto/*.proto"))
-    assert sources, "no .proto files found"
+    assert {p.name for p in sources} >= {"party.proto", "health.proto", "edge.proto"}
     subprocess.run(
         [
             sys.executable,
@@ -43,3 +43,13 @@ def test_generated_code_is_up_to_date(tmp_path):
     assert not stale, (
         f"stale generated code {stale}: regenerate (see crypten_lite/_proto/__init__.py)"
     )
+
+
+def test_the_edge_service_matches_the_gateway():
+    """The generated Edge service names the methods the gateway registers by hand."""
+    from crypten_lite._proto import edge_pb2
+    from crypten_lite.transport.grpc.options import EDGE_SERVICE
+
+    service = edge_pb2.DESCRIPTOR.services_by_name["Edge"]
+    assert service.full_name == EDGE_SERVICE
+    assert sorted(m.name for m in service.methods) == ["Infer", "RoundInfo", "Submit"]

@@ -1,25 +1,40 @@
-"""gRPC transport: the communicator between processes, mutual TLS certificates, and the
-wire format (``crypten_lite/_proto``). The only package that imports ``grpc``."""
+"""gRPC transport: the communicator between processes, the edge gateway for edge clients,
+mutual TLS certificates, and the wire format (``crypten_lite/_proto``). The only package that
+imports ``grpc``."""
 
 from __future__ import annotations
 
 from crypten_lite.transport.grpc.communicator import GrpcCommunicator
-from crypten_lite.transport.grpc.options import PARTY_SERVICE, GrpcOptions
+from crypten_lite.transport.grpc.edge_wire import encode_submit_request
+from crypten_lite.transport.grpc.gateway import EdgeGateway, EdgeStub, issue_token, verify_token
+from crypten_lite.transport.grpc.options import EDGE_SERVICE, PARTY_SERVICE, GrpcOptions
 from crypten_lite.transport.grpc.tls import (
     CertPaths,
     TlsIdentity,
+    client_identity,
+    client_of_identity,
     identity_name,
     load_identity,
+    write_client_certs,
     write_job_certs,
 )
 
 __all__ = [
+    "EDGE_SERVICE",
     "PARTY_SERVICE",
     "CertPaths",
+    "EdgeGateway",
+    "EdgeStub",
     "GrpcCommunicator",
     "GrpcOptions",
     "TlsIdentity",
+    "client_identity",
+    "client_of_identity",
+    "encode_submit_request",
     "identity_name",
+    "issue_token",
     "load_identity",
+    "verify_token",
+    "write_client_certs",
     "write_job_certs",
 ]

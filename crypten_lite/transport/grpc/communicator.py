@@ -9,8 +9,11 @@ number of messages sent) and stops; :meth:`abort` says ``ABORT`` and stops.
 
 Threads: the caller's thread encodes and queues sends and waits in receives; per peer, gRPC
 runs one thread that writes the outgoing stream (a broken stream = a lost peer, noticed at
-once); the server's pool (2 per rank + 4 daemon threads) runs the incoming streams, one
-per peer for the whole job, and the short calls.
+once); the server's pool (2 per rank + 4 daemon threads + 4 for edge clients) runs the
+incoming streams, one per peer for the whole job, the short calls and edge-client calls.
+
+Edge clients: the same server hosts the ``Edge`` gateway (``gateway.py``); it answers
+UNAVAILABLE until :meth:`set_edge_handler` installs the service.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from crypten_lite.errors import (
     PeerTimeoutError,
 )
 from crypten_lite.transport.base import Communicator
+from crypten_lite.transport.edge import EdgeHandler
 from crypten_lite.transport.grpc.channels import (
     PeerLink,
     describe_rpc_error,
@@ -40,6 +44,7 @@ from crypten_lite.transport.grpc.channels import (
     server_credentials,
 )
 from crypten_lite.transport.grpc.executor import DaemonExecutor
+from crypten_lite.transport.grpc.gateway import EdgeGateway, add_edge_service
 from crypten_lite.transport.grpc.mailbox import Mailbox, rank_label
 from crypten_lite.transport.grpc.options import PARTY_SERVICE, GrpcOptions
 from crypten_lite.transport.grpc.outbox import Outbox
@@ -56,6 +61,8 @@ __all__ = ["GrpcCommunicator"]
 _LOG = logging.getLogger("crypten_lite.transport.grpc")
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+#: extra server threads for edge-client calls (the gateway shares the rank's server).
+_EDGE_WORKERS = 4
 #: status codes after which a send counts as "the peer is gone" rather than "refused".
 _LOST_CODES = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
@@ -106,7 +113,9 @@ class GrpcCommunicator(Communicator):
         self._cond = threading.Condition()
         self._closing = threading.Event()
         self._closed = False
-        self._pool_threads = DaemonExecutor(2 * (world_size + 1) + 4, f"cl-rank{rank}")
+        self._pool_threads = DaemonExecutor(
+            2 * (world_size + 1) + 4 + _EDGE_WORKERS, f"cl-rank{rank}"
+        )
         self._server = grpc.server(self._pool_threads, options=self.options.server_options())
         add_party_service(
             self._server,
@@ -115,8 +124,15 @@ class GrpcCommunicator(Communicator):
                 tls=tls is not None,
                 max_message_bytes=self.options.max_message_bytes,
                 on_bye=self._peer_finished,
+                frame_limit=self.options.frame_limit,
             ),
         )
+        self._gateway = EdgeGateway(
+            tls=tls is not None,
+            max_message_bytes=self.options.edge_max_message_bytes,
+            label=f"rank {rank}",
+        )
+        add_edge_service(self._server, self._gateway)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         try:
             if tls is None:
@@ -131,6 +147,14 @@ class GrpcCommunicator(Communicator):
         self.port: int = port
         self.listen = listen
         self._server.start()
+
+    # -- edge clients ----------------------------------------------------------------------
+    def set_edge_handler(self, handler: EdgeHandler, *, token_key: bytes | None = None) -> None:
+        """Serve edge clients (``crypten_lite.client``) on this rank's server and port through
+        ``handler``; until called, their requests are answered UNAVAILABLE "service not
+        ready". Clients authenticate with a ``client-<id>`` certificate from the job CA or,
+        with ``token_key``, an operator-issued token (``gateway.issue_token``)."""
+        self._gateway.set_handler(handler, token_key)
 
     # -- start-up --------------------------------------------------------------------------
     def connect(self, peers: Mapping[int, str], timeout_s: float = 30.0) -> None:

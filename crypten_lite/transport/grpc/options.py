@@ -14,10 +14,14 @@ from dataclasses import dataclass
 
 from crypten_lite.errors import ConfigError
 
-__all__ = ["PARTY_SERVICE", "GrpcOptions"]
+__all__ = ["DEFAULT_EDGE_MAX_MESSAGE_BYTES", "EDGE_SERVICE", "PARTY_SERVICE", "GrpcOptions"]
 
 #: The service name parties report through the standard health service.
 PARTY_SERVICE = "crypten_lite.v1.Party"
+#: The edge gateway's service (hosted on every party's server, see ``gateway``).
+EDGE_SERVICE = "crypten_lite.v1.Edge"
+#: Default largest edge request/reply (one unary message): 64 MiB.
+DEFAULT_EDGE_MAX_MESSAGE_BYTES = 64 << 20
 
 _MiB = 1 << 20
 _HEADER_ROOM = 64 * 1024
@@ -35,7 +39,10 @@ class GrpcOptions:
     - ``stream_deadline_s``: the deadline of each per-peer stream: the longest a job may run;
     - ``shutdown_grace_s``: how long a closing rank waits for its peers to end their streams
       to it (they do so when it says goodbye);
-    - ``notice_timeout_s``: the deadline of goodbye and abort notices.
+    - ``notice_timeout_s``: the deadline of goodbye and abort notices;
+    - ``edge_max_message_bytes``: the largest edge-client request or reply (unary messages of
+      the edge gateway, default 64 MiB); the server's gRPC message limit is the larger of this
+      (plus header room) and one frame.
     """
 
     chunk_bytes: int = 2 * _MiB
@@ -45,6 +52,7 @@ class GrpcOptions:
     stream_deadline_s: float = 7 * 24 * 3600.0
     shutdown_grace_s: float = 2.0
     notice_timeout_s: float = 2.0
+    edge_max_message_bytes: int = DEFAULT_EDGE_MAX_MESSAGE_BYTES
 
     def __post_init__(self) -> None:
         if not _MiB // 4 <= self.chunk_bytes <= 16 * _MiB:
@@ -59,6 +67,11 @@ class GrpcOptions:
         ):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 1024 <= self.edge_max_message_bytes <= 1 << 30:
+            raise ConfigError(
+                f"edge_max_message_bytes must lie in [1 KiB, 1 GiB], got "
+                f"{self.edge_max_message_bytes}"
+            )
         if self.shutdown_grace_s < 0:
             raise ConfigError(f"shutdown_grace_s must be >= 0, got {self.shutdown_grace_s}")
 
@@ -67,10 +80,16 @@ class GrpcOptions:
         """gRPC's per-message size limit: one chunk plus room for the envelope header."""
         return self.chunk_bytes + _HEADER_ROOM
 
-    def _common(self) -> list[tuple[str, int | str]]:
+    @property
+    def server_message_limit(self) -> int:
+        """gRPC's per-message limit on a rank's server: a frame or an edge message."""
+        return max(self.frame_limit, self.edge_max_message_bytes + _HEADER_ROOM)
+
+    def _common(self, limit: int | None = None) -> list[tuple[str, int | str]]:
+        limit = self.frame_limit if limit is None else limit
         return [
-            ("grpc.max_send_message_length", self.frame_limit),
-            ("grpc.max_receive_message_length", self.frame_limit),
+            ("grpc.max_send_message_length", limit),
+            ("grpc.max_receive_message_length", limit),
             ("grpc.keepalive_time_ms", int(self.keepalive_s * 1000)),
             ("grpc.keepalive_timeout_ms", int(self.keepalive_timeout_s * 1000)),
             ("grpc.keepalive_permit_without_calls", 1),
@@ -113,7 +132,7 @@ class GrpcOptions:
         """Options for a rank's server."""
         min_ping = int(min(self.keepalive_s, 10.0) * 1000)
         return [
-            *self._common(),
+            *self._common(self.server_message_limit),
             ("grpc.http2.min_ping_interval_without_data_ms", min_ping),
             ("grpc.http2.min_recv_ping_interval_without_data_ms", min_ping),
             ("grpc.http2.max_ping_strikes", 0),

@@ -51,10 +51,14 @@ class PartyServicer:
         tls: bool,
         max_message_bytes: int,
         on_bye: Callable[[int], None] = lambda rank: None,
+        frame_limit: int | None = None,
     ) -> None:
         self._mailbox = mailbox
         self._tls = tls
         self._max_message_bytes = max_message_bytes
+        # the server's gRPC limit also admits edge-client messages (see options), so frames
+        # are held to one chunk plus header here
+        self._frame_limit = frame_limit
         self._on_bye = on_bye
         self._log = _LOG
 
@@ -138,6 +142,12 @@ class PartyServicer:
         stored = 0
         try:
             for frame in request_iterator:
+                if self._frame_limit is not None and len(frame) > self._frame_limit:
+                    raise _Refused(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        f"frame of {len(frame)} bytes is larger than max {self._frame_limit} "
+                        "(one chunk plus header)",
+                    )
                 header, payload = decode_frame(frame)
                 if first is None:
                     self._check_envelope(context, header)

@@ -1,7 +1,9 @@
 """Certificates for mutual TLS: a CA and one ECDSA P-256 certificate per rank, made with
 ``cryptography``; loading them; and the mapping between a certificate and a rank.
 
-Identity names: party ``r`` is ``party-r`` and the dealer is ``dealer``. A rank's certificate
+Identity names: party ``r`` is ``party-r``, the dealer is ``dealer`` and edge client ``i`` of a
+launched job is ``client-i`` (edge clients are never ranks: the party service refuses them
+and the edge gateway refuses ranks). A rank's certificate
 carries its identity as the common name and as a DNS subject alternative name, next to the
 host names/IPs it is reached at. Servers read the client's common name to learn which rank
 is calling; clients pin the server's identity with ``grpc.ssl_target_name_override``, so a
@@ -28,12 +30,15 @@ from crypten_lite.errors import TlsSetupError
 __all__ = [
     "CertPaths",
     "TlsIdentity",
+    "client_identity",
+    "client_of_identity",
     "identity_name",
     "inspect_identity",
     "issue_certificate",
     "load_identity",
     "make_ca",
     "rank_of_identity",
+    "write_client_certs",
     "write_job_certs",
 ]
 
@@ -56,6 +61,30 @@ def rank_of_identity(name: str, world_size: int) -> int | None:
         return None
     rank = int(digits)
     return rank if rank < world_size else None
+
+
+_CLIENT_PREFIX = "client-"
+_CLIENT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+_MAX_CLIENT_ID = 64
+
+
+def client_identity(index: int | str) -> str:
+    """The certificate identity (= client id) of edge client ``index``: ``client-<index>``."""
+    name = f"{_CLIENT_PREFIX}{index}"
+    if client_of_identity(name) is None:
+        raise TlsSetupError(
+            f"client suffix must be 1-{_MAX_CLIENT_ID - len(_CLIENT_PREFIX)} characters of "
+            "[A-Za-z0-9._-]"
+        )
+    return name
+
+
+def client_of_identity(name: str) -> str | None:
+    """The client id a certificate identity names (``client-<suffix>``), or None for ranks,
+    empty or malformed names."""
+    if not name.startswith(_CLIENT_PREFIX) or not len(_CLIENT_PREFIX) < len(name) <= _MAX_CLIENT_ID:
+        return None
+    return name if set(name) <= _CLIENT_CHARS else None
 
 
 @dataclass(frozen=True)
@@ -237,6 +266,44 @@ def write_job_certs(
         _write(paths.cert, cert_pem, secret=False)
         _write(paths.key, key_pem, secret=True)
         written[rank] = paths
+    return written
+
+
+def write_client_certs(
+    out_dir: Path,
+    clients: int | Sequence[str],
+    *,
+    ca: tuple[bytes, bytes],
+    days: int = 365,
+) -> dict[str, CertPaths]:
+    """Write ``client-<i>.pem``/``.key`` for edge clients, signed by the job CA ``ca``
+    (``(certificate PEM, key PEM)``, e.g. the ``ca.pem``/``ca.key`` of
+    :func:`write_job_certs`). ``clients``: a count (ids ``client-0`` ..) or the suffixes.
+    Returns client id -> paths; keys are mode 0600."""
+    if isinstance(clients, bool):
+        raise TlsSetupError("clients must be a count or a list of client suffixes")
+    if isinstance(clients, int):
+        if clients < 0:
+            raise TlsSetupError(f"clients must be >= 0, got {clients}")
+        suffixes: list[str] = [str(i) for i in range(clients)]
+    else:
+        suffixes = [str(c) for c in clients]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ca_path = out_dir / "ca.pem"
+    if not ca_path.exists():
+        _write(ca_path, ca[0], secret=False)
+    written: dict[str, CertPaths] = {}
+    for suffix in suffixes:
+        name = client_identity(suffix)
+        if name in written:
+            raise TlsSetupError(f"client {name!r} listed twice")
+        # a client's certificate authenticates it; it never serves, so no host names
+        cert_pem, key_pem = issue_certificate(ca[0], ca[1], name, (), days)
+        paths = CertPaths(ca_path, out_dir / f"{name}.pem", out_dir / f"{name}.key")
+        _write(paths.cert, cert_pem, secret=False)
+        _write(paths.key, key_pem, secret=True)
+        written[name] = paths
     return written
 
 

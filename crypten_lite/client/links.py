@@ -1,0 +1,160 @@
+"""How an edge client reaches ONE server: the :class:`ServerLink` protocol, over gRPC with
+mutual TLS (:class:`GrpcServerLink`) or in-process for tests and benchmarks
+(:class:`DirectServerLink`).
+
+Every call has a deadline. ``GrpcServerLink`` retries ``UNAVAILABLE`` (server not up yet,
+service not ready, connection broke) with exponential backoff (0.05 s doubling to 1 s) until
+``connect_timeout_s`` has passed, then raises the last refusal; other refusals
+(:class:`EdgeRequestError`) are raised at once. A submit that is retried after its first
+attempt may already have been stored: a later ``DUPLICATE`` then counts as delivered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+from crypten_lite.errors import PeerTimeoutError
+from crypten_lite.transport.edge import (
+    EdgeHandler,
+    EdgeRefusal,
+    EdgeRequestError,
+    InferenceQuery,
+    InferenceShare,
+    RoundInfo,
+    UpdateShare,
+)
+from crypten_lite.transport.grpc import (
+    CertPaths,
+    EdgeStub,
+    encode_submit_request,
+    load_identity,
+)
+
+__all__ = ["DirectServerLink", "GrpcServerLink", "ServerLink"]
+
+_T = TypeVar("_T")
+_FIRST_BACKOFF_S = 0.05
+_MAX_BACKOFF_S = 1.0
+
+
+class ServerLink(Protocol):
+    """One server as seen by a client. ``submit`` returns the request's wire size (bytes)."""
+
+    def round_info(self) -> RoundInfo: ...
+
+    def submit(self, share: UpdateShare) -> int: ...
+
+    def infer(self, query: InferenceQuery) -> InferenceShare: ...
+
+    def close(self) -> None: ...
+
+
+class DirectServerLink:
+    """Calls an :class:`EdgeHandler` in this process as ``client_id`` (no network); sizes
+    are those of the serialized request, as over gRPC."""
+
+    def __init__(self, handler: EdgeHandler, client_id: str) -> None:
+        self.handler = handler
+        self.client_id = client_id
+
+    def round_info(self) -> RoundInfo:
+        return self.handler.round_info(self.client_id)
+
+    def submit(self, share: UpdateShare) -> int:
+        size = len(encode_submit_request(share))  # validates like the wire does
+        self.handler.submit(self.client_id, share)
+        return size
+
+    def infer(self, query: InferenceQuery) -> InferenceShare:
+        return self.handler.infer(self.client_id, query)
+
+    def close(self) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"DirectServerLink({self.client_id!r})"
+
+
+class GrpcServerLink:
+    """A gRPC channel (mutual TLS, or plaintext + token) to one server's edge gateway."""
+
+    def __init__(
+        self,
+        stub: EdgeStub,
+        *,
+        timeout_s: float = 30.0,
+        connect_timeout_s: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.stub = stub
+        self.timeout_s = float(timeout_s)
+        self.connect_timeout_s = float(connect_timeout_s)
+        self._sleep = sleep
+
+    @classmethod
+    def connect(
+        cls,
+        address: str,
+        *,
+        certs: CertPaths | None = None,
+        server_identity: str | None = None,
+        token: tuple[str, str] | None = None,
+        timeout_s: float = 30.0,
+        connect_timeout_s: float = 30.0,
+        max_message_bytes: int = 64 << 20,
+    ) -> GrpcServerLink:
+        """Open the channel; ``certs``: the client's files (mutual TLS) or None (token)."""
+        tls = None if certs is None else load_identity(certs)
+        stub = EdgeStub(
+            address,
+            tls=tls,
+            server_identity=server_identity,
+            token=token,
+            max_message_bytes=max_message_bytes,
+        )
+        return cls(stub, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s)
+
+    def _retry(self, call: Callable[[float], _T], *, submit: bool = False) -> _T:
+        deadline = time.monotonic() + self.connect_timeout_s
+        backoff = _FIRST_BACKOFF_S
+        attempted = False
+        while True:
+            try:
+                return call(self.timeout_s)
+            except EdgeRequestError as err:
+                if submit and attempted and err.refusal is EdgeRefusal.DUPLICATE:
+                    return None  # type: ignore[return-value]  # an earlier attempt landed
+                if err.refusal is not EdgeRefusal.UNAVAILABLE:
+                    raise
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise EdgeRequestError(
+                        EdgeRefusal.UNAVAILABLE,
+                        f"server {self.stub.address} still unavailable after "
+                        f"{self.connect_timeout_s:g}s: {err.detail}",
+                    ) from None
+            except PeerTimeoutError:
+                if not submit or time.monotonic() >= deadline:
+                    raise
+            attempted = True
+            self._sleep(min(backoff, max(0.0, deadline - time.monotonic())))
+            backoff = min(2 * backoff, _MAX_BACKOFF_S)
+
+    def round_info(self) -> RoundInfo:
+        return self._retry(self.stub.round_info)
+
+    def submit(self, share: UpdateShare) -> int:
+        request = encode_submit_request(share)
+        self._retry(lambda t: self.stub.submit_encoded(request, t), submit=True)
+        return len(request)
+
+    def infer(self, query: InferenceQuery) -> InferenceShare:
+        return self._retry(lambda t: self.stub.infer(query, t))
+
+    def close(self) -> None:
+        self.stub.close()
+
+    def __repr__(self) -> str:
+        return f"GrpcServerLink({self.stub.address!r})"

@@ -1,0 +1,268 @@
+"""Edge messages on the wire: the dataclasses of :mod:`crypten_lite.transport.edge` to and from
+the protobuf messages of ``edge.proto``, validating every size, dtype and length before any
+allocation (vectors are raw little-endian bytes; nothing is unpickled).
+
+Decoding a request raises :class:`EdgeRequestError` ``INVALID`` naming the bad field;
+decoding a reply from a server raises :class:`CommunicationError`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from crypten_lite._proto import edge_pb2
+from crypten_lite.errors import CommunicationError
+from crypten_lite.transport.edge import (
+    NONCE_SIZE,
+    RING_BITS,
+    SCHEMES,
+    SEED_SIZE,
+    EdgeRefusal,
+    EdgeRequestError,
+    InferenceQuery,
+    InferenceShare,
+    QuantSpec,
+    RoundInfo,
+    RoundState,
+    UpdateShare,
+)
+
+__all__ = [
+    "clean",
+    "decode_infer_request",
+    "decode_submit_request",
+    "encode_infer_request",
+    "encode_submit_request",
+    "infer_reply",
+    "inference_share",
+    "invalid",
+    "round_info",
+    "round_reply",
+]
+
+_MAX_DIMS = 8
+_MAX_QUERY_ID = 64
+_MAX_MODEL_NAME = 128
+
+
+def clean(text: str, limit: int = 80) -> str:
+    """A peer-supplied string made safe to log or show: printable ASCII, bounded."""
+    return "".join(c if c.isascii() and c.isprintable() else "?" for c in text[:limit])
+
+
+def invalid(message: str) -> EdgeRequestError:
+    """An ``INVALID`` refusal with ``message``."""
+    return EdgeRequestError(EdgeRefusal.INVALID, message)
+
+
+def _width(ring_bits: int) -> int:
+    if ring_bits not in RING_BITS:
+        raise invalid(f"ring_bits must be one of {RING_BITS}, got {ring_bits}")
+    return ring_bits // 8
+
+
+def _ring_dtype(ring_bits: int) -> str:
+    return "<u4" if ring_bits == 32 else "<u8"
+
+
+def _to_ring(data: bytes, ring_bits: int) -> npt.NDArray[np.unsignedinteger]:
+    native = np.uint32 if ring_bits == 32 else np.uint64
+    return np.frombuffer(data, dtype=_ring_dtype(ring_bits)).astype(native)  # a writable copy
+
+
+def _ring_bytes(vector: npt.NDArray[np.unsignedinteger], ring_bits: int, what: str) -> bytes:
+    expected = np.uint32 if ring_bits == 32 else np.uint64
+    if not isinstance(vector, np.ndarray) or vector.dtype != expected:
+        raise invalid(f"{what} must be a numpy {np.dtype(expected).name} array")
+    return np.ascontiguousarray(vector, dtype=_ring_dtype(ring_bits)).tobytes()
+
+
+def _part(share: UpdateShare | InferenceQuery) -> tuple[bytes | None, Any]:
+    if (share.seed is None) == (share.vector is None):
+        raise invalid("exactly one of seed and vector must be set")
+    if share.seed is not None and len(share.seed) != SEED_SIZE:
+        raise invalid(f"seed must be {SEED_SIZE} bytes, got {len(share.seed)}")
+    return share.seed, share.vector
+
+
+def encode_submit_request(share: UpdateShare) -> bytes:
+    """The serialized ``SubmitRequest`` of ``share`` (its exact wire size is ``len``)."""
+    width = _width(share.ring_bits)
+    if len(share.nonce) != NONCE_SIZE:
+        raise invalid(f"nonce must be {NONCE_SIZE} bytes, got {len(share.nonce)}")
+    seed, vector = _part(share)
+    request = edge_pb2.SubmitRequest(
+        round=share.round,
+        nonce=share.nonce,
+        num_elements=share.num_elements,
+        ring_bits=share.ring_bits,
+    )
+    if seed is not None:
+        request.seed = seed
+    else:
+        data = _ring_bytes(vector, share.ring_bits, "vector")
+        if len(data) != share.num_elements * width:
+            raise invalid(f"vector must hold num_elements = {share.num_elements} elements")
+        request.vector = data
+    return bytes(request.SerializeToString())
+
+
+def decode_submit_request(request: edge_pb2.SubmitRequest, max_bytes: int) -> UpdateShare:
+    """Validate a ``SubmitRequest`` (sizes before any allocation) into an UpdateShare."""
+    width = _width(request.ring_bits)
+    if len(request.nonce) != NONCE_SIZE:
+        raise invalid(f"nonce must be {NONCE_SIZE} bytes, got {len(request.nonce)}")
+    n = int(request.num_elements)
+    if not 0 < n <= max_bytes // width:
+        raise invalid(f"num_elements must lie in [1, {max_bytes // width}], got {n}")
+    part = request.WhichOneof("part")
+    if part == "seed":
+        if len(request.seed) != SEED_SIZE:
+            raise invalid(f"seed must be {SEED_SIZE} bytes, got {len(request.seed)}")
+        return UpdateShare(
+            int(request.round), bytes(request.nonce), n, request.ring_bits, seed=bytes(request.seed)
+        )
+    if part != "vector":
+        raise invalid("the request carries neither a seed nor a vector")
+    if len(request.vector) != n * width:
+        raise invalid(
+            f"vector has {len(request.vector)} bytes; num_elements = {n} in a "
+            f"{request.ring_bits}-bit ring needs {n * width}"
+        )
+    return UpdateShare(
+        int(request.round),
+        bytes(request.nonce),
+        n,
+        request.ring_bits,
+        vector=_to_ring(request.vector, request.ring_bits),
+    )
+
+
+def _checked_shape(shape: Any, max_bytes: int) -> tuple[int, ...]:
+    dims = tuple(int(d) for d in shape)
+    if len(dims) > _MAX_DIMS:
+        raise invalid(f"shape has {len(dims)} dimensions; at most {_MAX_DIMS}")
+    if math.prod(dims) > max_bytes // 8:
+        raise invalid(f"shape {dims} exceeds the message limit of {max_bytes} bytes")
+    return dims
+
+
+def _check_query_fields(query_id: bytes, model: str, frac_bits: int) -> None:
+    if not 0 < len(query_id) <= _MAX_QUERY_ID:
+        raise invalid(f"query_id must be 1-{_MAX_QUERY_ID} bytes")
+    if not 0 < len(model) <= _MAX_MODEL_NAME or not (model.isascii() and model.isprintable()):
+        raise invalid(f"model must be 1-{_MAX_MODEL_NAME} printable ASCII characters")
+    if not 0 <= frac_bits <= 52:
+        raise invalid(f"frac_bits must lie in [0, 52], got {frac_bits}")
+
+
+def encode_infer_request(query: InferenceQuery) -> bytes:
+    """The serialized ``InferRequest`` of ``query``."""
+    _check_query_fields(query.query_id, query.model, query.frac_bits)
+    seed, vector = _part(query)
+    request = edge_pb2.InferRequest(
+        query_id=query.query_id,
+        model=query.model,
+        shape=list(query.shape),
+        frac_bits=query.frac_bits,
+    )
+    if seed is not None:
+        request.seed = seed
+    else:
+        data = _ring_bytes(vector, 64, "vector")
+        if len(data) != 8 * math.prod(query.shape):
+            raise invalid(f"vector must hold prod(shape) = {math.prod(query.shape)} elements")
+        request.vector = data
+    return bytes(request.SerializeToString())
+
+
+def decode_infer_request(request: edge_pb2.InferRequest, max_bytes: int) -> InferenceQuery:
+    """Validate an ``InferRequest`` into an InferenceQuery."""
+    _check_query_fields(request.query_id, request.model, request.frac_bits)
+    shape = _checked_shape(request.shape, max_bytes)
+    part = request.WhichOneof("part")
+    fields = (bytes(request.query_id), request.model, shape, int(request.frac_bits))
+    if part == "seed":
+        if len(request.seed) != SEED_SIZE:
+            raise invalid(f"seed must be {SEED_SIZE} bytes, got {len(request.seed)}")
+        return InferenceQuery(*fields, seed=bytes(request.seed))
+    if part != "vector":
+        raise invalid("the request carries neither a seed nor a vector")
+    if len(request.vector) != 8 * math.prod(shape):
+        raise invalid(
+            f"vector has {len(request.vector)} bytes; shape {shape} needs {8 * math.prod(shape)}"
+        )
+    return InferenceQuery(*fields, vector=_to_ring(request.vector, 64).astype(np.uint64))
+
+
+def round_reply(info: RoundInfo) -> edge_pb2.RoundInfoReply:
+    model = np.ascontiguousarray(info.model, dtype="<f4").tobytes()
+    return edge_pb2.RoundInfoReply(
+        job_id=info.job_id,
+        round=info.round,
+        state=info.state.value,
+        num_elements=info.num_elements,
+        ring_bits=info.ring_bits,
+        quant_scheme=info.quant.scheme,
+        quant_clip=info.quant.clip,
+        num_servers=info.num_servers,
+        server_index=info.server_index,
+        min_clients=info.min_clients,
+        model=model,
+    )
+
+
+def round_info(reply: edge_pb2.RoundInfoReply) -> RoundInfo:
+    try:
+        state = RoundState(reply.state)
+    except ValueError as err:
+        raise CommunicationError(f"server sent unknown round state {clean(reply.state)!r}") from err
+    if reply.ring_bits not in RING_BITS or reply.quant_scheme not in SCHEMES:
+        raise CommunicationError(
+            f"server sent ring_bits={reply.ring_bits}, scheme={clean(reply.quant_scheme)!r}"
+        )
+    if len(reply.model) % 4:
+        raise CommunicationError("server sent a model whose size is not a multiple of 4 bytes")
+    return RoundInfo(
+        job_id=reply.job_id,
+        round=int(reply.round),
+        state=state,
+        num_elements=int(reply.num_elements),
+        ring_bits=int(reply.ring_bits),
+        quant=QuantSpec(reply.quant_scheme, float(reply.quant_clip)),
+        num_servers=int(reply.num_servers),
+        server_index=int(reply.server_index),
+        min_clients=int(reply.min_clients),
+        model=np.frombuffer(reply.model, dtype="<f4").astype(np.float32),
+    )
+
+
+def infer_reply(share: InferenceShare) -> edge_pb2.InferReply:
+    out = share.share
+    if not isinstance(out, np.ndarray) or out.dtype != np.uint64:
+        raise TypeError("the handler's output share must be a uint64 array")
+    data = np.ascontiguousarray(out, dtype="<u8").tobytes()
+    if len(data) != 8 * math.prod(share.shape):
+        raise ValueError("the handler's output share does not match its shape")
+    return edge_pb2.InferReply(
+        query_id=share.query_id, shape=list(share.shape), frac_bits=share.frac_bits, share=data
+    )
+
+
+def inference_share(reply: edge_pb2.InferReply, max_bytes: int) -> InferenceShare:
+    try:
+        shape = _checked_shape(reply.shape, max_bytes)
+    except EdgeRequestError as err:
+        raise CommunicationError(f"server sent a bad output share: {err.detail}") from err
+    if len(reply.share) != 8 * math.prod(shape):
+        raise CommunicationError(f"server sent {len(reply.share)} share bytes for shape {shape}")
+    return InferenceShare(
+        bytes(reply.query_id),
+        shape,
+        int(reply.frac_bits),
+        np.frombuffer(reply.share, dtype="<u8").astype(np.uint64),
+    )

@@ -1,0 +1,348 @@
+"""The edge gateway: the ``Edge`` gRPC service every party hosts for edge clients, and the
+client-side stub that calls it (``protos/crypten_lite/_proto/edge.proto``).
+
+Server side: :class:`EdgeGateway` authenticates the caller (its TLS certificate must name an
+edge client, ``client-<id>``; ranks and anonymous callers are refused; optionally an
+operator-issued token in the call metadata, see :func:`issue_token`), validates every size,
+dtype and length before allocating, converts the request into the dataclasses of
+:mod:`crypten_lite.transport.edge` and hands it to the :class:`EdgeHandler` installed with
+``GrpcCommunicator.set_edge_handler``. Before a handler is installed every call is answered
+``UNAVAILABLE`` ("service not ready"). ``EdgeRequestError`` maps to a status code (see
+:data:`REFUSAL_CODES`) carrying the handler's message; any other exception becomes
+``INTERNAL`` "internal error" (its text stays on the server; only its type is logged).
+
+Message conversion and validation live in :mod:`.edge_wire`.
+
+Client side: :class:`EdgeStub` is one channel to one server; it raises
+:class:`EdgeRequestError` (mapped back from the status code, with the server's message) or
+:class:`CommunicationError`, never a gRPC exception, so :mod:`crypten_lite.client` needs no
+``grpc`` import. Cost: one unary call per request; an upload of ``m`` ring elements is
+``m * ring_bits / 8`` bytes plus a ~30-byte header to the server that gets the vector, ~60
+bytes to each server that gets a seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from crypten_lite._proto import edge_pb2
+from crypten_lite.errors import CommunicationError, ConfigError, PeerTimeoutError
+from crypten_lite.transport.edge import (
+    EdgeHandler,
+    EdgeRefusal,
+    EdgeRequestError,
+    InferenceQuery,
+    InferenceShare,
+    RoundInfo,
+    UpdateShare,
+)
+from crypten_lite.transport.grpc.edge_wire import (
+    clean,
+    decode_infer_request,
+    decode_submit_request,
+    encode_infer_request,
+    encode_submit_request,
+    infer_reply,
+    inference_share,
+    invalid,
+    round_reply,
+)
+from crypten_lite.transport.grpc.edge_wire import round_info as round_info_of
+from crypten_lite.transport.grpc.options import DEFAULT_EDGE_MAX_MESSAGE_BYTES, EDGE_SERVICE
+from crypten_lite.transport.grpc.tls import TlsIdentity, client_of_identity
+
+__all__ = [
+    "CLIENT_ID_METADATA",
+    "REFUSAL_CODES",
+    "TOKEN_METADATA",
+    "EdgeGateway",
+    "EdgeStub",
+    "add_edge_service",
+    "issue_token",
+    "verify_token",
+]
+
+_LOG = logging.getLogger("crypten_lite.transport.grpc.gateway")
+_T = TypeVar("_T")
+_M = TypeVar("_M")
+
+#: EdgeRequestError.refusal -> gRPC status code (and back, on the client).
+REFUSAL_CODES: dict[EdgeRefusal, grpc.StatusCode] = {
+    EdgeRefusal.INVALID: grpc.StatusCode.INVALID_ARGUMENT,
+    EdgeRefusal.DUPLICATE: grpc.StatusCode.ALREADY_EXISTS,
+    EdgeRefusal.STALE: grpc.StatusCode.FAILED_PRECONDITION,
+    EdgeRefusal.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    EdgeRefusal.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+}
+_CODE_REFUSALS = {code: refusal for refusal, code in REFUSAL_CODES.items()}
+_CODE_REFUSALS[grpc.StatusCode.PERMISSION_DENIED] = EdgeRefusal.UNAUTHENTICATED
+_CODE_REFUSALS[grpc.StatusCode.RESOURCE_EXHAUSTED] = EdgeRefusal.INVALID
+
+#: call metadata keys of token authentication (client id, hex token).
+CLIENT_ID_METADATA = "crypten-lite-client"
+TOKEN_METADATA = "crypten-lite-token"  # noqa: S105 - a metadata key, not a secret
+_TOKEN_INFO = b"crypten_lite.edge.token.v1\x00"
+
+
+# -- tokens -------------------------------------------------------------------------------
+
+
+def issue_token(key: bytes, client_id: str) -> str:
+    """The operator-issued token of ``client_id``: hex HMAC-SHA256 under the server-side
+    ``key`` (at least 16 bytes). Give each client only its own token."""
+    if not isinstance(key, bytes) or len(key) < 16:
+        raise ConfigError("the token key must be at least 16 bytes")
+    if client_of_identity(client_id) is None:
+        raise ConfigError("client_id must look like 'client-<id>' ([A-Za-z0-9._-], <= 64 chars)")
+    return hmac.new(key, _TOKEN_INFO + client_id.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def verify_token(key: bytes, client_id: str, token: str) -> bool:
+    """Whether ``token`` is ``client_id``'s token under ``key`` (constant-time compare)."""
+    if client_of_identity(client_id) is None or not token.isascii():
+        return False
+    expected = issue_token(key, client_id)
+    return hmac.compare_digest(expected.encode("ascii"), token.encode("ascii"))
+
+
+# -- server side ----------------------------------------------------------------------------
+
+
+def _parse(message_type: Callable[[], _M], data: bytes) -> _M:
+    message = message_type()
+    try:
+        message.ParseFromString(data)  # type: ignore[attr-defined]
+    except DecodeError as err:
+        raise invalid("the request is not a valid protobuf message") from err
+    return message
+
+
+class EdgeGateway:
+    """The ``Edge`` service of one server; thread-safe (gRPC worker threads call it)."""
+
+    def __init__(
+        self,
+        *,
+        tls: bool,
+        max_message_bytes: int = DEFAULT_EDGE_MAX_MESSAGE_BYTES,
+        label: str = "server",
+    ) -> None:
+        self._tls = tls
+        self._max = max_message_bytes
+        self._label = label
+        self._handler: EdgeHandler | None = None
+        self._token_key: bytes | None = None
+
+    def set_handler(self, handler: EdgeHandler, token_key: bytes | None = None) -> None:
+        """Install the service (once ready) and, optionally, the token key."""
+        if token_key is not None and (not isinstance(token_key, bytes) or len(token_key) < 16):
+            raise ConfigError("token_key must be at least 16 bytes")
+        self._token_key = token_key
+        self._handler = handler
+
+    def _client_id(self, context: grpc.ServicerContext) -> str:
+        if self._tls:
+            names = context.auth_context().get("x509_common_name") or [b""]
+            identity = names[0].decode("ascii", "replace")
+            client = client_of_identity(identity)
+            if client is not None:
+                return client
+            if identity:
+                raise EdgeRequestError(
+                    EdgeRefusal.UNAUTHENTICATED,
+                    f"certificate identity {clean(identity, 40)!r} is not an edge client "
+                    "(client-<id>)",
+                )
+        if self._token_key is not None:
+            meta = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
+            client = meta.get(CLIENT_ID_METADATA, "")
+            token = meta.get(TOKEN_METADATA, "")
+            if client and token and verify_token(self._token_key, client, token):
+                return client
+            if client or token:
+                raise EdgeRequestError(EdgeRefusal.UNAUTHENTICATED, "invalid client token")
+        raise EdgeRequestError(
+            EdgeRefusal.UNAUTHENTICATED,
+            "anonymous caller: a client certificate or token from the operator is required",
+        )
+
+    def _serve(
+        self,
+        context: grpc.ServicerContext,
+        method: str,
+        body: Callable[[EdgeHandler, str], _T],
+    ) -> _T:
+        client = "?"
+        try:
+            handler = self._handler
+            if handler is None:
+                raise EdgeRequestError(EdgeRefusal.UNAVAILABLE, "service not ready")
+            client = self._client_id(context)
+            return body(handler, client)
+        except EdgeRequestError as err:
+            _LOG.info(
+                "%s refused %s from %s: %s", self._label, method, clean(client), err.refusal.value
+            )
+            context.abort(REFUSAL_CODES[err.refusal], clean(err.detail, 400))
+        except Exception as err:
+            _LOG.error(
+                "%s: %s from %s failed with %s",
+                self._label,
+                method,
+                clean(client),
+                type(err).__name__,
+            )
+            context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        raise AssertionError("unreachable")  # context.abort raises
+
+    def RoundInfo(self, request: bytes, context: grpc.ServicerContext) -> edge_pb2.RoundInfoReply:
+        def body(handler: EdgeHandler, client: str) -> edge_pb2.RoundInfoReply:
+            _parse(edge_pb2.RoundInfoRequest, request)
+            return round_reply(handler.round_info(client))
+
+        return self._serve(context, "RoundInfo", body)
+
+    def Submit(self, request: bytes, context: grpc.ServicerContext) -> edge_pb2.SubmitReply:
+        def body(handler: EdgeHandler, client: str) -> edge_pb2.SubmitReply:
+            share = decode_submit_request(_parse(edge_pb2.SubmitRequest, request), self._max)
+            handler.submit(client, share)
+            return edge_pb2.SubmitReply()
+
+        return self._serve(context, "Submit", body)
+
+    def Infer(self, request: bytes, context: grpc.ServicerContext) -> edge_pb2.InferReply:
+        def body(handler: EdgeHandler, client: str) -> edge_pb2.InferReply:
+            query = decode_infer_request(_parse(edge_pb2.InferRequest, request), self._max)
+            return infer_reply(handler.infer(client, query))
+
+        return self._serve(context, "Infer", body)
+
+
+def add_edge_service(server: grpc.Server, gateway: EdgeGateway) -> None:
+    """Register the ``Edge`` service of ``gateway`` on ``server``."""
+    handlers = {  # requests arrive as raw bytes: a malformed one is INVALID_ARGUMENT
+        name: grpc.unary_unary_rpc_method_handler(
+            getattr(gateway, name), response_serializer=reply.SerializeToString
+        )
+        for name, reply in (
+            ("RoundInfo", edge_pb2.RoundInfoReply),
+            ("Submit", edge_pb2.SubmitReply),
+            ("Infer", edge_pb2.InferReply),
+        )
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(EDGE_SERVICE, handlers),))
+
+
+# -- client side ----------------------------------------------------------------------------
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+class EdgeStub:
+    """One channel from an edge client to one server's gateway.
+
+    ``tls``: the client's certificate (mutual TLS; ``server_identity`` pins the server's
+    certificate identity, e.g. ``party-0``); ``None`` = plaintext (then authenticate with
+    ``token = (client_id, token)``). Every call takes a deadline; errors come back as
+    :class:`EdgeRequestError` (refusals, incl. ``UNAVAILABLE``) or
+    :class:`CommunicationError` / :class:`PeerTimeoutError`.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        tls: TlsIdentity | None,
+        server_identity: str | None = None,
+        token: tuple[str, str] | None = None,
+        max_message_bytes: int = DEFAULT_EDGE_MAX_MESSAGE_BYTES,
+    ) -> None:
+        self.address = address
+        self._max = max_message_bytes
+        limit = max_message_bytes + (64 << 10)
+        options: list[tuple[str, int | str]] = [
+            ("grpc.max_send_message_length", limit),
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 1000),
+            ("grpc.use_local_subchannel_pool", 1),
+        ]
+        if tls is None:
+            self._channel = grpc.insecure_channel(address, options=options)
+        else:
+            if server_identity is not None:
+                options.append(("grpc.ssl_target_name_override", server_identity))
+            creds = grpc.ssl_channel_credentials(
+                root_certificates=tls.ca_pem,
+                private_key=tls.key_pem,
+                certificate_chain=tls.cert_pem,
+            )
+            self._channel = grpc.secure_channel(address, creds, options=options)
+        self._metadata = (
+            None if token is None else ((CLIENT_ID_METADATA, token[0]), (TOKEN_METADATA, token[1]))
+        )
+        base = f"/{EDGE_SERVICE}/"
+        self._round_info = self._channel.unary_unary(
+            base + "RoundInfo",
+            request_serializer=edge_pb2.RoundInfoRequest.SerializeToString,
+            response_deserializer=edge_pb2.RoundInfoReply.FromString,
+        )
+        self._submit = self._channel.unary_unary(
+            base + "Submit",
+            request_serializer=_identity,
+            response_deserializer=edge_pb2.SubmitReply.FromString,
+        )
+        self._infer = self._channel.unary_unary(
+            base + "Infer",
+            request_serializer=_identity,
+            response_deserializer=edge_pb2.InferReply.FromString,
+        )
+
+    def _call(self, method: Any, request: Any, timeout_s: float) -> Any:
+        try:
+            return method(request, timeout=timeout_s, metadata=self._metadata)
+        except grpc.RpcError as err:
+            code = err.code() if hasattr(err, "code") else None
+            details = clean(str(err.details() if hasattr(err, "details") else err), 400)
+            refusal = _CODE_REFUSALS.get(code) if code is not None else None
+            if refusal is not None:
+                raise EdgeRequestError(refusal, details) from None
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise PeerTimeoutError(
+                    f"server {self.address} did not answer within {timeout_s:g}s"
+                ) from None
+            name = code.name if code is not None else "ERROR"
+            raise CommunicationError(f"server {self.address}: {name}: {details}") from None
+
+    def round_info(self, timeout_s: float) -> RoundInfo:
+        return round_info_of(self._call(self._round_info, edge_pb2.RoundInfoRequest(), timeout_s))
+
+    def submit_encoded(self, request: bytes, timeout_s: float) -> None:
+        """Send a request made by :func:`encode_submit_request`."""
+        self._call(self._submit, request, timeout_s)
+
+    def submit(self, share: UpdateShare, timeout_s: float) -> int:
+        """Send one share; the request's size in bytes."""
+        request = encode_submit_request(share)
+        self.submit_encoded(request, timeout_s)
+        return len(request)
+
+    def infer(self, query: InferenceQuery, timeout_s: float) -> InferenceShare:
+        reply = self._call(self._infer, encode_infer_request(query), timeout_s)
+        return inference_share(reply, self._max)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __repr__(self) -> str:
+        return f"EdgeStub({self.address!r})"
