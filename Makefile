@@ -25,7 +25,7 @@ build: $(STAMP) $(PYX)
 install: build
 
 demo: build
-	$(VENV)/bin/crypten-lite-launch -n 3 examples/demo.py
+	$(VENV)/bin/crypten-lite-launch -n 2 --clients 10 examples/federated_demo.py
 
 lint: build
 	$(VENV)/bin/ruff check $(wildcard crypten_lite benchmarks tests examples launcher)

@@ -8,7 +8,14 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks import suite_models, suite_ops, suite_ops_grpc, suite_ring, suite_transport
+from benchmarks import (
+    suite_fl,
+    suite_models,
+    suite_ops,
+    suite_ops_grpc,
+    suite_ring,
+    suite_transport,
+)
 from benchmarks.record import BenchRecord
 
 __all__ = ["SUITES", "format_table", "main"]
@@ -20,6 +27,8 @@ SUITES: dict[str, Callable[[int, bool], list[BenchRecord]]] = {
     "ops-grpc": suite_ops_grpc.run,
     "models": suite_models.run,
     "models-grpc": suite_ops_grpc.run_models,
+    "fl": suite_fl.run,
+    "fl-grpc": suite_fl.run_grpc,
 }
 
 
