@@ -17,6 +17,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -31,7 +32,6 @@ from crypten_lite.errors import CommunicationError, ConfigError, EncodingError, 
 from crypten_lite.transport.edge import (
     NONCE_SIZE,
     InferenceQuery,
-    InferenceShare,
     RoundInfo,
     RoundState,
     UpdateShare,
@@ -187,23 +187,30 @@ class EdgeClient:
     # -- private inference ----------------------------------------------------------------
     def infer(self, model: str, x: npt.ArrayLike, frac_bits: int = 16) -> npt.NDArray[np.float64]:
         """Run ``model`` on ``x`` without any server seeing ``x`` or the output: share ``x``
-        (fixed point, 64-bit ring) with every server, sum their output shares, decode."""
+        (fixed point, 64-bit ring) with every server (all queries sent concurrently), sum
+        their output shares, decode. The first server error is raised."""
         arr = np.asarray(x, dtype=np.float64)
         ring = FixedPointEncoder(frac_bits).encode(arr)
         seeds, masked = split_update(ring.reshape(-1), self.num_servers, 64)
         query_id = secrets.token_bytes(_QUERY_ID_SIZE)
-        shares: list[InferenceShare] = []
-        for index, link in enumerate(self.links):
-            seed = seeds[index] if index < len(seeds) else None
-            query = InferenceQuery(
+        queries = [
+            InferenceQuery(
                 query_id=query_id,
                 model=model,
                 shape=tuple(int(d) for d in arr.shape),
                 frac_bits=frac_bits,
-                seed=seed,
-                vector=masked if seed is None else None,
+                seed=seeds[index] if index < len(seeds) else None,
+                vector=masked if index == len(seeds) else None,
             )
-            shares.append(link.infer(query))
+            for index in range(self.num_servers)
+        ]
+        # Every server answers only once all of them hold their part of the input, so the
+        # queries go out at the same time (one thread per server).
+        with ThreadPoolExecutor(self.num_servers, thread_name_prefix="cl-infer") as pool:
+            futures = [
+                pool.submit(link.infer, q) for link, q in zip(self.links, queries, strict=True)
+            ]
+            shares = [future.result() for future in futures]
         first = shares[0]
         for index, share in enumerate(shares):
             if (share.query_id, share.shape, share.frac_bits) != (

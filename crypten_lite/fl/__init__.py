@@ -12,15 +12,24 @@ from __future__ import annotations
 from crypten_lite.fl.aggregate import norm_bound_units, norm_check, quant_scale, reveal_sum
 from crypten_lite.fl.agreement import Agreement, TooFewClientsError, agree_on_clients, client_hash
 from crypten_lite.fl.fedavg import FedAvgStep, fedavg_update, update_length
+from crypten_lite.fl.inference import (
+    CONTROL_IDLE,
+    CONTROL_QUERY,
+    InferenceService,
+    query_digest,
+)
 from crypten_lite.fl.registry import ClosedRound, RoundRegistry, ring_dtype
 from crypten_lite.fl.service import AggregationConfig, AggregationService, RoundResult
 
 __all__ = [
+    "CONTROL_IDLE",
+    "CONTROL_QUERY",
     "AggregationConfig",
     "AggregationService",
     "Agreement",
     "ClosedRound",
     "FedAvgStep",
+    "InferenceService",
     "RoundRegistry",
     "RoundResult",
     "TooFewClientsError",
@@ -30,6 +39,7 @@ __all__ = [
     "norm_bound_units",
     "norm_check",
     "quant_scale",
+    "query_digest",
     "reveal_sum",
     "ring_dtype",
     "update_length",

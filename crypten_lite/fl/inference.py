@@ -1,0 +1,452 @@
+"""``InferenceService``: one compute party's private-inference server (an ``EdgeHandler``).
+
+Every server holds the same encrypted ``crypten_lite.nn`` models (``model.encrypt(src=0)`` on
+all servers) and runs :meth:`InferenceService.serve` on its main thread; edge clients call
+``infer`` (a gRPC worker thread per call), which validates and queues the query, then waits
+for the serving loop to produce this server's output share.
+
+The serving loop processes one query at a time, in the same order on every server. One step:
+
+1. Server 0 (the leader) picks its oldest pending query (waiting up to ``heartbeat_s`` for
+   one) and broadcasts the control message ``int64[kind, d0, d1, d2, d3]``: ``kind`` is
+   ``IDLE`` (0) or ``QUERY`` (1), ``d0..d3`` the SHA-256 digest over (client id, query id,
+   model, shape, frac_bits) as four little-endian words (zeros when idle). A client that sent
+   different metadata to different servers produces different digests and is caught here.
+2. A follower waits up to ``match_timeout_s`` for a pending query with that digest.
+3. ``all_gather`` of ``int64[have, stop]``: ``have`` = this server holds the query; ``stop``
+   = this server wants the loop to end (:meth:`stop`, ``idle_timeout_s``, ``max_queries``).
+   If any server lacks the query, every server fails it (the waiting RPC gets ``STALE``:
+   not every server received it). If any server votes stop, every server ends after the step,
+   so no server is left waiting for a control message (the stop is in-band).
+4. Otherwise every server wraps its input share as ``[x]`` (``MPCTensor.from_shares``), runs
+   the model, adds a fresh zero-sharing (pairwise streams, no communication) to its share of
+   ``[y]`` and answers the RPC with it: the client learns ``y`` and nothing about the servers'
+   internal shares.
+
+Input shapes are public and checked when a query is admitted (identically on every server),
+so the model never sees a shape it does not accept and all servers decide alike.
+Cost per query: 2 rounds (the leader sends ``40`` bytes to each follower, every server sends
+``16`` bytes to each other server) plus the model's rounds and bytes; the re-randomization is
+local. While idle the same 2-round step repeats every ``heartbeat_s`` (keeps followers' receive
+timeouts from firing and lets any server stop the loop).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from crypten_lite.client.shares import expand_seed
+from crypten_lite.errors import CommunicationError, ConfigError
+from crypten_lite.nn import Module
+from crypten_lite.session import Session
+from crypten_lite.tensor import MPCTensor
+from crypten_lite.transport.edge import (
+    SEED_SIZE,
+    EdgeRefusal,
+    EdgeRequestError,
+    InferenceQuery,
+    InferenceShare,
+    RoundInfo,
+    UpdateShare,
+)
+
+__all__ = ["CONTROL_IDLE", "CONTROL_QUERY", "InferenceService", "query_digest"]
+
+#: control-message kinds (first word of the leader's ``int64[kind, d0..d3]`` broadcast).
+CONTROL_IDLE = 0
+CONTROL_QUERY = 1
+
+_LEADER = 0
+_MAX_REMEMBERED = 1 << 16  # (client, query id) pairs kept for duplicate detection
+_MISSING = (
+    "not every server received this query (or a server saw different metadata); it was not run"
+)
+_NOT_SERVING = (
+    "this server serves private inference; round_info and submit (secure aggregation) are "
+    "not available here"
+)
+
+U64 = npt.NDArray[np.uint64]
+
+
+def query_digest(client_id: str, query: InferenceQuery) -> bytes:
+    """SHA-256 over the public metadata of a query (client id, query id, model, shape,
+    frac_bits), length-prefixed field by field; identical on every server for an honest
+    client."""
+    h = hashlib.sha256(b"crypten-lite inference query v1")
+    for part in (client_id.encode(), bytes(query.query_id), query.model.encode()):
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    h.update(np.asarray([len(query.shape), *query.shape, query.frac_bits], dtype="<i8").tobytes())
+    return h.digest()
+
+
+class _State(enum.Enum):
+    PENDING = "pending"  # admitted, not yet taken by the serving loop
+    CLAIMED = "claimed"  # the serving loop is computing it
+    DONE = "done"  # answered or failed
+
+
+@dataclass(eq=False)
+class _Pending:
+    key: tuple[str, bytes]
+    digest: bytes
+    model: str
+    share: U64 = field(repr=False)
+    state: _State = _State.PENDING
+    result: InferenceShare | None = None
+    error: EdgeRequestError | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class InferenceService:
+    """Private inference on one server; install with ``comm.set_edge_handler(service)``.
+
+    ``models`` maps public names to encrypted modules (the same on every server).
+    ``input_shapes[name]`` is the public per-sample shape of ``name``; a query must have the
+    shape ``(batch, *input_shapes[name])`` with ``1 <= batch <= max_batch`` (send ``x[None]``
+    for one sample). ``query_timeout_s`` bounds how long an ``infer`` call waits for its
+    output; ``match_timeout_s`` (default a third of it) how long a follower waits for a query
+    the leader announced. ``allowed_clients``: client identities admitted (None: any).
+
+    A client must send its ``k`` queries concurrently: no server can answer before all ``k``
+    servers hold their part of the input.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        models: Mapping[str, Module],
+        *,
+        input_shapes: Mapping[str, tuple[int, ...]],
+        query_timeout_s: float = 30.0,
+        match_timeout_s: float | None = None,
+        heartbeat_s: float = 0.25,
+        max_batch: int = 256,
+        allowed_clients: Collection[str] | None = None,
+    ) -> None:
+        if session.world_size < 2:
+            raise ConfigError("private inference needs at least 2 servers")
+        if not models:
+            raise ConfigError("models must name at least one model")
+        for name, model in models.items():
+            if not isinstance(name, str) or not name:
+                raise ConfigError(f"model names must be non-empty str, got {name!r}")
+            if not isinstance(model, Module) or not model.encrypted:
+                raise ConfigError(
+                    f"models[{name!r}] must be an encrypted crypten_lite.nn.Module "
+                    "(call model.encrypt(src=...) on every server first)"
+                )
+            if name not in input_shapes:
+                raise ConfigError(f"input_shapes has no entry for model {name!r}")
+            shape = input_shapes[name]
+            if not isinstance(shape, tuple) or not all(
+                isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape
+            ):
+                raise ConfigError(
+                    f"input_shapes[{name!r}] must be a tuple of positive ints, got {shape!r}"
+                )
+        if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
+            raise ConfigError(f"max_batch must be a positive int, got {max_batch!r}")
+        if not query_timeout_s > 0:
+            raise ConfigError(f"query_timeout_s must be positive, got {query_timeout_s!r}")
+        match = query_timeout_s / 3 if match_timeout_s is None else match_timeout_s
+        comm_timeout = session.comm.timeout_s
+        if not 0 < match < comm_timeout:
+            raise ConfigError(
+                f"match_timeout_s must lie in (0, {comm_timeout:g}) (the communicator's "
+                f"receive timeout), got {match!r}"
+            )
+        if not 0 < heartbeat_s < comm_timeout / 2:
+            raise ConfigError(
+                f"heartbeat_s must lie in (0, {comm_timeout / 2:g}), got {heartbeat_s!r}"
+            )
+        self.session = session
+        self.models = dict(models)
+        self.input_shapes = {name: tuple(input_shapes[name]) for name in self.models}
+        self.query_timeout_s = float(query_timeout_s)
+        self.match_timeout_s = float(match)
+        self.heartbeat_s = float(heartbeat_s)
+        self.max_batch = max_batch
+        self.allowed_clients = None if allowed_clients is None else frozenset(allowed_clients)
+        self._cond = threading.Condition()
+        self._pending: dict[tuple[str, bytes], _Pending] = {}  # admission order
+        self._by_digest: dict[bytes, _Pending] = {}
+        self._seen: OrderedDict[tuple[str, bytes], None] = OrderedDict()
+        self._stop = threading.Event()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return (
+            f"InferenceService(rank={self.session.rank}, models={sorted(self.models)}, "
+            f"pending={len(self._pending)})"
+        )
+
+    # -- EdgeHandler ------------------------------------------------------------------------
+    def round_info(self, client_id: str) -> RoundInfo:
+        self._check_client(client_id)
+        raise EdgeRequestError(EdgeRefusal.INVALID, _NOT_SERVING)
+
+    def submit(self, client_id: str, share: UpdateShare) -> None:
+        self._check_client(client_id)
+        raise EdgeRequestError(EdgeRefusal.INVALID, _NOT_SERVING)
+
+    def infer(self, client_id: str, query: InferenceQuery) -> InferenceShare:
+        """Validate and queue ``query``, then wait (at most ``query_timeout_s``) for this
+        server's share of the output. Refusals: INVALID (unknown model, wrong shape,
+        frac_bits or share part), DUPLICATE (same client and query id seen before), STALE
+        (no output in time, or not every server received the query), UNAVAILABLE (the
+        service has stopped)."""
+        self._check_client(client_id)
+        share = self._input_share(query)
+        entry = _Pending(
+            key=(client_id, bytes(query.query_id)),
+            digest=query_digest(client_id, query),
+            model=query.model,
+            share=share,
+        )
+        with self._cond:
+            if self._closed:
+                raise EdgeRequestError(
+                    EdgeRefusal.UNAVAILABLE, "this server has stopped serving inference"
+                )
+            if entry.key in self._seen:
+                raise EdgeRequestError(
+                    EdgeRefusal.DUPLICATE, "this client already sent a query with this id"
+                )
+            self._seen[entry.key] = None
+            if len(self._seen) > _MAX_REMEMBERED:
+                self._seen.popitem(last=False)
+            self._pending[entry.key] = entry
+            self._by_digest[entry.digest] = entry
+            self._cond.notify_all()
+        if not entry.done.wait(self.query_timeout_s):
+            with self._cond:
+                if entry.state is _State.PENDING:
+                    self._drop(entry)
+                entry.state = _State.DONE
+            raise EdgeRequestError(
+                EdgeRefusal.STALE,
+                f"no output within {self.query_timeout_s:g}s (the servers are busy or not "
+                "every server received the query)",
+            )
+        if entry.error is not None:
+            raise entry.error
+        assert entry.result is not None
+        return entry.result
+
+    def _check_client(self, client_id: str) -> None:
+        if not isinstance(client_id, str) or not client_id:
+            raise EdgeRequestError(EdgeRefusal.UNAUTHENTICATED, "no client identity")
+        if self.allowed_clients is not None and client_id not in self.allowed_clients:
+            raise EdgeRequestError(EdgeRefusal.UNAUTHENTICATED, "unknown client identity")
+
+    def _input_share(self, query: InferenceQuery) -> U64:
+        """This server's share of the input, shaped, after checking the public metadata."""
+        if not isinstance(query.query_id, bytes) or not 1 <= len(query.query_id) <= 64:
+            raise EdgeRequestError(EdgeRefusal.INVALID, "query_id must be 1 to 64 bytes")
+        sample = self.input_shapes.get(query.model)
+        if sample is None:
+            raise EdgeRequestError(
+                EdgeRefusal.INVALID, f"unknown model {query.model!r}; served: {sorted(self.models)}"
+            )
+        shape = tuple(query.shape)
+        if len(shape) != len(sample) + 1 or shape[1:] != sample:
+            raise EdgeRequestError(
+                EdgeRefusal.INVALID,
+                f"model {query.model!r} takes inputs of shape (batch, *{sample}), got {shape}",
+            )
+        if not 1 <= shape[0] <= self.max_batch:
+            raise EdgeRequestError(
+                EdgeRefusal.INVALID, f"batch must lie in [1, {self.max_batch}], got {shape[0]}"
+            )
+        precision = self.session.config.precision
+        if query.frac_bits != precision:
+            raise EdgeRequestError(
+                EdgeRefusal.INVALID,
+                f"frac_bits must be {precision} (the servers' precision), got {query.frac_bits}",
+            )
+        size = math.prod(shape)
+        seed_server = self.session.rank < self.session.world_size - 1
+        if (query.seed is None) == (query.vector is None):
+            raise EdgeRequestError(EdgeRefusal.INVALID, "exactly one of seed and vector is needed")
+        if seed_server:
+            if query.seed is None or len(query.seed) != SEED_SIZE:
+                raise EdgeRequestError(
+                    EdgeRefusal.INVALID,
+                    f"server {self.session.rank} expects a {SEED_SIZE}-byte seed "
+                    f"(the masked vector goes to server {self.session.world_size - 1})",
+                )
+            flat = np.asarray(expand_seed(bytes(query.seed), size, 64), dtype=np.uint64)
+        else:
+            vector = query.vector
+            if (
+                vector is None
+                or not isinstance(vector, np.ndarray)
+                or vector.dtype != np.uint64
+                or vector.size != size
+            ):
+                raise EdgeRequestError(
+                    EdgeRefusal.INVALID,
+                    f"server {self.session.rank} expects the masked vector: {size} uint64 values",
+                )
+            flat = vector.reshape(-1).copy()
+        return flat.reshape(shape)
+
+    def _drop(self, entry: _Pending) -> None:  # caller holds the lock
+        self._pending.pop(entry.key, None)
+        if self._by_digest.get(entry.digest) is entry:
+            del self._by_digest[entry.digest]
+
+    def _finish(
+        self,
+        entry: _Pending,
+        result: InferenceShare | None = None,
+        error: EdgeRequestError | None = None,
+    ) -> None:
+        with self._cond:
+            self._drop(entry)
+            entry.result, entry.error, entry.state = result, error, _State.DONE
+        entry.done.set()
+
+    # -- serving loop -------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the serving loop to end; every server ends after the current step (this
+        server's vote reaches the others in-band). Thread-safe."""
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    @property
+    def pending(self) -> int:
+        """How many admitted queries wait for the serving loop on this server."""
+        with self._cond:
+            return len(self._pending)
+
+    def serve(self, max_queries: int | None = None, idle_timeout_s: float | None = None) -> int:
+        """Serve queries in lockstep with the other servers until ``max_queries`` were
+        answered, no query arrived for ``idle_timeout_s`` on some server, or :meth:`stop` was
+        called on some server; returns how many queries were answered. Every server must
+        call it (the leader, rank 0, chooses the order). A stop or idle timeout closes the
+        service (later queries: UNAVAILABLE); reaching ``max_queries`` does not, so
+        ``serve`` may be called again."""
+        if max_queries is not None and (isinstance(max_queries, bool) or max_queries < 0):
+            raise ConfigError(f"max_queries must be an int >= 0, got {max_queries!r}")
+        served = 0
+        last_busy = time.monotonic()
+        if max_queries == 0:
+            return 0
+        try:
+            while True:
+                announced, entry = self._announce()
+                if announced:
+                    last_busy = time.monotonic()
+                idle = idle_timeout_s is not None and time.monotonic() - last_busy >= idle_timeout_s
+                closing = self._stop.is_set() or (idle and not announced)
+                vote = np.asarray([int(entry is not None), int(closing)], dtype=np.int64)
+                votes = self.session.comm.all_gather(vote)
+                if announced:
+                    if entry is not None and all(int(v[0]) == 1 for v in votes):
+                        served += int(self._run(entry))
+                    elif entry is not None:
+                        self._finish(entry, error=_refusal(_MISSING))
+                if any(int(v[1]) == 1 for v in votes):
+                    self._close()
+                    return served
+                if max_queries is not None and served >= max_queries:
+                    return served  # every server answered the same queries: all stop here
+        except BaseException:
+            self._close()
+            raise
+
+    def _announce(self) -> tuple[bool, _Pending | None]:
+        """Steps 1-2: the leader broadcasts its oldest pending query (or IDLE); a follower
+        receives it and claims its own copy. Returns (a query was announced, the claimed
+        entry or None)."""
+        comm = self.session.comm
+        if self.session.rank == _LEADER:
+            entry = self._claim_oldest()
+            control = np.zeros(5, dtype=np.int64)
+            if entry is not None:
+                control[0] = CONTROL_QUERY
+                control[1:] = np.frombuffer(entry.digest, dtype="<i8")
+            comm.broadcast(control, _LEADER)
+            return entry is not None, entry
+        control = np.asarray(comm.broadcast(None, _LEADER), dtype=np.int64)
+        if control.shape != (5,) or int(control[0]) not in (CONTROL_IDLE, CONTROL_QUERY):
+            raise CommunicationError("the leader sent a malformed inference control message")
+        if int(control[0]) == CONTROL_IDLE:
+            return False, None
+        return True, self._claim_digest(control[1:].astype("<i8").tobytes())
+
+    def _claim_oldest(self) -> _Pending | None:
+        with self._cond:
+            self._cond.wait_for(
+                lambda: bool(self._pending) or self._stop.is_set(), self.heartbeat_s
+            )
+            for entry in self._pending.values():
+                if entry.state is _State.PENDING:
+                    entry.state = _State.CLAIMED
+                    return entry
+            return None
+
+    def _claim_digest(self, digest: bytes) -> _Pending | None:
+        with self._cond:
+            self._cond.wait_for(
+                lambda: digest in self._by_digest or self._stop.is_set(), self.match_timeout_s
+            )
+            entry = self._by_digest.get(digest)
+            if entry is None or entry.state is not _State.PENDING:
+                return None
+            entry.state = _State.CLAIMED
+            return entry
+
+    def _run(self, entry: _Pending) -> bool:
+        """Step 4 for a query every server holds; True when this server answered it."""
+        session = self.session
+        precision = session.config.precision
+        try:
+            x = MPCTensor.from_shares(entry.share, precision=precision, session=session)
+            y = self.models[entry.model](x)
+            if not isinstance(y, MPCTensor) or y.ptype != x.ptype:
+                raise TypeError("the model did not return an arithmetic MPCTensor")
+            out = np.add(y.share, session.zeros.arithmetic(y.shape), dtype=np.uint64)
+        except CommunicationError:
+            self._finish(entry, error=_refusal("a server was lost while running the model"))
+            raise
+        except Exception as err:  # the same on every server: shapes and types are public
+            error = EdgeRequestError(
+                EdgeRefusal.INVALID, f"the model failed on this input ({type(err).__name__})"
+            )
+            self._finish(entry, error=error)
+            return False
+        self._finish(
+            entry,
+            result=InferenceShare(
+                query_id=entry.key[1], shape=tuple(y.shape), frac_bits=y.precision, share=out
+            ),
+        )
+        return True
+
+    def _close(self) -> None:
+        """Refuse new queries and fail the waiting ones (STALE)."""
+        with self._cond:
+            self._closed = True
+            waiting = list(self._pending.values())
+        for entry in waiting:
+            self._finish(entry, error=_refusal("the servers stopped serving inference"))
+
+
+def _refusal(message: str) -> EdgeRequestError:
+    """A STALE refusal: not retried by the client SDK (a retry would be a DUPLICATE)."""
+    return EdgeRequestError(EdgeRefusal.STALE, message)
