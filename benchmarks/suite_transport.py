@@ -140,44 +140,35 @@ def _inprocess_mul(n: int, reps: int) -> float:
     return statistics.median(max(p[i] for p in per_party) for i in range(reps))
 
 
+def _throughput_row(
+    name: str, mib: int, samples: list[float], params: dict[str, Any], transport: str
+) -> BenchRecord:
+    timing = _timing(samples)
+    return BenchRecord.from_timing(
+        SUITE,
+        name,
+        timing,
+        params={"MiB": mib, **params},
+        parties=2,
+        transport=transport,
+        rounds=1,
+        bytes_sent_per_party=mib << 20,
+        extra={
+            "GB_per_s": (mib << 20) / timing.median / 1e9,
+            **({"target_GB_per_s": 0.5} if transport == "grpc-mtls" else {}),
+        },
+    )
+
+
 def _records(results: list[dict[str, Any]], transport: str, inproc_mul: float) -> list[BenchRecord]:
     rows = []
     tls = transport == "grpc-mtls"
     for mib, samples in results[0]["throughput"].items():
-        timing = _timing(samples)
-        rows.append(
-            BenchRecord.from_timing(
-                SUITE,
-                "throughput",
-                timing,
-                params={"MiB": int(mib)},
-                parties=2,
-                transport=transport,
-                rounds=1,
-                bytes_sent_per_party=int(mib) << 20,
-                extra={
-                    "GB_per_s": (int(mib) << 20) / timing.median / 1e9,
-                    **({"target_GB_per_s": 0.5} if tls else {}),
-                },
-            )
-        )
+        rows.append(_throughput_row("throughput", int(mib), samples, {}, transport))
     for mib, stream in results[0]["stream"].items():
-        timing = _timing(stream["samples"])
+        burst = {"burst": stream["burst"]}
         rows.append(
-            BenchRecord.from_timing(
-                SUITE,
-                "throughput-stream",
-                timing,
-                params={"MiB": int(mib), "burst": stream["burst"]},
-                parties=2,
-                transport=transport,
-                rounds=1,
-                bytes_sent_per_party=int(mib) << 20,
-                extra={
-                    "GB_per_s": (int(mib) << 20) / timing.median / 1e9,
-                    **({"target_GB_per_s": 0.5} if tls else {}),
-                },
-            )
+            _throughput_row("throughput-stream", int(mib), stream["samples"], burst, transport)
         )
     rounds = results[0]["round"]
     timing = _timing(rounds)

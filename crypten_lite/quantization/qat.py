@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -71,6 +72,20 @@ def _carry(src: nn.Module, dst: nn.Module) -> nn.Module:
         dst.activation_post_process = obs
     dst.training = src.training
     return dst
+
+
+def _float_twin(
+    src: Any, base: nn.Module, fused: Callable[[nn.Module, nn.Module], nn.Module]
+) -> nn.Module:
+    """``to_float`` of a QAT layer: ``base`` (a fresh float layer) gets ``src``'s weight and
+    bias, wrapped with a ReLU in ``fused`` for a ReLU-fused layer, then ``_carry``."""
+    base.register_parameter("weight", src.weight.copy())
+    if src.bias is not None:
+        base.register_parameter("bias", src.bias.copy())
+    if src._relu:
+        base.training = src.training
+        return _carry(src, fused(base, nn.ReLU()))
+    return _carry(src, base)
 
 
 class _WeightedQAT:
@@ -146,13 +161,7 @@ class Linear(_WeightedQAT, nn.Linear):
 
     def to_float(self) -> nn.Module:
         lin = nn.Linear(self.in_features, self.out_features, self.bias is not None)
-        lin.register_parameter("weight", self.weight.copy())
-        if self.bias is not None:
-            lin.register_parameter("bias", self.bias.copy())
-        if self._relu:
-            lin.training = self.training
-            return _carry(self, FloatLinearReLU(lin, nn.ReLU()))
-        return _carry(self, lin)
+        return _float_twin(self, lin, FloatLinearReLU)
 
 
 class LinearReLU(Linear):
@@ -246,13 +255,7 @@ class Conv2d(_WeightedQAT, nn.Conv2d):
             1,
             self.bias is not None,
         )
-        conv.register_parameter("weight", self.weight.copy())
-        if self.bias is not None:
-            conv.register_parameter("bias", self.bias.copy())
-        if self._relu:
-            conv.training = self.training
-            return _carry(self, FloatConvReLU2d(conv, nn.ReLU()))
-        return _carry(self, conv)
+        return _float_twin(self, conv, FloatConvReLU2d)
 
 
 class ConvReLU2d(Conv2d):

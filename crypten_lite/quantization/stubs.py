@@ -14,8 +14,8 @@ from crypten_lite.nn import Module
 __all__ = ["DeQuantStub", "PassThrough", "QuantStub", "QuantWrapper"]
 
 
-class QuantStub(Module):
-    """Identity until ``convert`` turns it into ``Quantize`` (float -> int8)."""
+class _Stub(Module):
+    """An identity marker (forward and QAT backward) that ``convert`` replaces."""
 
     def __init__(self, qconfig: Any = None) -> None:
         super().__init__()
@@ -30,19 +30,12 @@ class QuantStub(Module):
         return grad_output
 
 
-class DeQuantStub(Module):
+class QuantStub(_Stub):
+    """Identity until ``convert`` turns it into ``Quantize`` (float -> int8)."""
+
+
+class DeQuantStub(_Stub):
     """Identity until ``convert`` turns it into ``DeQuantize`` (int8 -> float)."""
-
-    def __init__(self, qconfig: Any = None) -> None:
-        super().__init__()
-        if qconfig is not None:
-            self.qconfig = qconfig
-
-    def forward(self, *args: Any) -> Any:
-        return args[0]
-
-    def backward(self, grad_output: Any) -> Any:
-        return grad_output
 
 
 class QuantWrapper(Module):
