@@ -26,6 +26,7 @@ from crypten_lite.runtime import (
     launch,
     load_party_config,
     run_party_file,
+    write_client_certs,
     write_job_certs,
 )
 
@@ -113,6 +114,12 @@ def _certs_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--days", type=int, default=365, help="validity (default 365)")
     parser.add_argument("--ca-cert", type=Path, help="reuse this CA (rotate leaf certificates)")
     parser.add_argument("--ca-key", type=Path, help="the reused CA's private key")
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=0,
+        help="also issue this many edge-client certificates client-0.. (default 0)",
+    )
     return parser
 
 
@@ -130,6 +137,10 @@ def _run_certs(args: argparse.Namespace) -> int:
     written = write_job_certs(args.out, world, hosts, days=args.days, ca=ca)
     for paths in written.values():
         print(f"wrote {paths.cert} and {paths.key}")
+    if args.clients:
+        job_ca = ca or ((args.out / "ca.pem").read_bytes(), (args.out / "ca.key").read_bytes())
+        for paths in write_client_certs(args.out, args.clients, ca=job_ca, days=args.days).values():
+            print(f"wrote {paths.cert} and {paths.key} (edge client)")
     ca_key = "" if ca else f", key: {args.out / 'ca.key'}"
     print(f"CA certificate: {args.out / 'ca.pem'}{ca_key}")
     print("Give each rank only its own .key file (plus ca.pem); keep ca.key offline.")

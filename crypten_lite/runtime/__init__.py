@@ -10,7 +10,7 @@ from crypten_lite.runtime.launch import LaunchOptions, launch
 from crypten_lite.runtime.party import launched_clients, run_party, run_party_file
 from crypten_lite.runtime.party_config import PartyConfig, load_party_config
 from crypten_lite.runtime.testing import PartyFailure, run_parties
-from crypten_lite.transport.grpc import write_job_certs
+from crypten_lite.transport.grpc import write_client_certs, write_job_certs
 
 __all__ = [
     "PROVIDERS",
@@ -29,5 +29,6 @@ __all__ = [
     "run_parties",
     "run_party",
     "run_party_file",
+    "write_client_certs",
     "write_job_certs",
 ]

@@ -217,3 +217,21 @@ def test_certs_rotate_leaf_certificates_under_the_same_ca(deployment):
     assert not (root / "rotated" / "ca.key").exists()  # the CA key is never copied
     assert (root / "rotated" / "party-1.pem").read_bytes() != old_leaf
     assert oct((root / "rotated" / "party-1.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_certs_issue_edge_client_certificates_under_the_job_ca(tmp_path):
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    from crypten_lite.transport.grpc.tls import client_of_identity
+
+    out = tmp_path / "certs"
+    assert cli_main(["certs", "-n", "2", "--clients", "3", "--out", str(out)]) == 0
+    ca = x509.load_pem_x509_certificate((out / "ca.pem").read_bytes())
+    for index in range(3):
+        cert = x509.load_pem_x509_certificate((out / f"client-{index}.pem").read_bytes())
+        name = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+        assert client_of_identity(str(name)) == f"client-{index}"
+        cert.verify_directly_issued_by(ca)
+        assert (out / f"client-{index}.key").stat().st_mode & 0o077 == 0
+    assert not (out / "client-3.pem").exists()
