@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crypten_lite import ring
-from crypten_lite.protocols.context import ProtocolContext, open_arith
+from crypten_lite.protocols.context import ProtocolContext, open_masked
 from crypten_lite.providers import Correlation
 from crypten_lite.providers.kinds import Params
 
@@ -33,7 +33,7 @@ def _open_masked(
     ctx: ProtocolContext, x: U64, y: U64, kind: str, params: Params
 ) -> tuple[U64, U64, Correlation]:
     triple = ctx.provider.get(kind, params)
-    e, f = open_arith(ctx, ring.sub(x, triple["a"]), ring.sub(y, triple["b"]))
+    e, f = open_masked(ctx, (x, triple["a"]), (y, triple["b"]))
     return e, f, triple
 
 

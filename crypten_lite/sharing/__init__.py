@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from crypten_lite.sharing.share import ARITHMETIC, BINARY, combine, reveal, share_from
+from crypten_lite.sharing.share import ARITHMETIC, BINARY, accumulate, combine, reveal, share_from
 from crypten_lite.sharing.zero import PairwiseStreams
 
-__all__ = ["ARITHMETIC", "BINARY", "PairwiseStreams", "combine", "reveal", "share_from"]
+__all__ = [
+    "ARITHMETIC",
+    "BINARY",
+    "PairwiseStreams",
+    "accumulate",
+    "combine",
+    "reveal",
+    "share_from",
+]

@@ -17,7 +17,7 @@ from crypten_lite.errors import ShareError
 from crypten_lite.sharing.zero import PairwiseStreams
 from crypten_lite.transport.base import Communicator
 
-__all__ = ["ARITHMETIC", "BINARY", "combine", "reveal", "share_from"]
+__all__ = ["ARITHMETIC", "BINARY", "accumulate", "combine", "reveal", "share_from"]
 
 U64 = npt.NDArray[np.uint64]
 ARITHMETIC = "arithmetic"
@@ -34,14 +34,23 @@ def _check_party(comm: Communicator, value: int, name: str) -> int:
     return int(value)
 
 
+def accumulate(kind: str, total: U64, share: U64) -> None:
+    """``total += share`` (arithmetic) or ``total ^= share`` (binary), in place."""
+    if kind == ARITHMETIC:
+        np.add(total, share, out=total)
+    else:
+        np.bitwise_xor(total, share, out=total)
+
+
 def combine(kind: str, shares: list[U64]) -> U64:
-    """Reconstruct a value from all shares."""
-    total = np.array(shares[0], dtype=np.uint64, copy=True)
-    for share in shares[1:]:
-        if kind == ARITHMETIC:
-            np.add(total, share, out=total)
-        else:
-            np.bitwise_xor(total, share, out=total)
+    """Reconstruct a value from all shares (a new array)."""
+    if len(shares) == 1:
+        return np.array(shares[0], dtype=np.uint64, copy=True)
+    first, second = np.asarray(shares[0], np.uint64), np.asarray(shares[1], np.uint64)
+    total: U64 = np.empty(np.broadcast_shapes(first.shape, second.shape), dtype=np.uint64)
+    (np.add if kind == ARITHMETIC else np.bitwise_xor)(first, second, out=total)
+    for share in shares[2:]:
+        accumulate(kind, total, share)
     return total
 
 
