@@ -1,9 +1,13 @@
 """Affine quantization and dequantization, per tensor or per channel (PyTorch semantics).
 
 ``quantize``: ``q = clamp(round_half_even(x / s) + z, qmin, qmax)``; ``dequantize``:
-``x = (q - z) * s``. Arithmetic is float64 in exactly that order (PyTorch's CPU kernel uses
-float32 ``x * (1/s)``, which can differ by one step on rare near-ties). NaN inputs raise
-EncodingError; infinities saturate to ``qmin``/``qmax`` as in PyTorch.
+``x = (q - z) * s``. Arithmetic is float64 in exactly that order. PyTorch's CPU kernel uses
+float32 ``x * (1/s)``, which can land on the other side of a tie: rare for data, but
+systematic for symmetric qint8 weights with torch's default range [-128, 127], whose scale
+``amax / 127.5`` puts each channel's most negative weight exactly on -127.5 (we give -128,
+torch often -127). The range [-127, 127] (``weight_observer_range_neg_127_to_127``, our
+``mpc_qconfig``) has no such tie. NaN inputs raise EncodingError; infinities saturate to
+``qmin``/``qmax`` as in PyTorch.
 """
 
 from __future__ import annotations
