@@ -53,6 +53,12 @@ def _launch_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         default=0,
         help="also start this many edge-client processes running the script (default 0)",
     )
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        default=None,
+        help="BLAS threads per process (default: this machine's cores shared among the ranks)",
+    )
     parser.add_argument("--provider", choices=PROVIDERS, default="TrustedDealer")
     parser.add_argument("--precision", type=int, default=16, help="fixed-point bits")
     parser.add_argument("--truncation", choices=TRUNCATIONS, default="auto")
@@ -77,6 +83,7 @@ def _run_launch(args: argparse.Namespace) -> int:
         connect_timeout_s=args.connect_timeout,
         insecure_plaintext=args.insecure_plaintext,
         clients=args.clients,
+        blas_threads=args.blas_threads,
         session=SessionConfig(
             precision=args.precision, provider=args.provider, truncation=args.truncation
         ),

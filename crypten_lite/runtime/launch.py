@@ -64,7 +64,11 @@ _CLIENT_GRACE_S = 1.0
 class LaunchOptions:
     """``world_size`` parties (+ the dealer) and ``clients`` edge-client processes; timeouts
     in seconds; ``insecure_plaintext`` turns mutual TLS off (debugging only; not with
-    clients, which authenticate by certificate)."""
+    clients, which authenticate by certificate). ``blas_threads``: BLAS/OpenMP threads per
+    process; None shares this machine's cores among the ranks (at least 1 each) unless the
+    environment already sets ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``/``MKL_NUM_THREADS``
+    (measured: 2 parties + dealer on 2 cores, matmul 1024 over gRPC 0.65 s with 1 thread per
+    rank against 0.88-0.99 s with every rank using both cores)."""
 
     world_size: int
     timeout_s: float = 30.0
@@ -74,6 +78,7 @@ class LaunchOptions:
     grace_s: float = 5.0
     python: str = sys.executable
     clients: int = 0
+    blas_threads: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.world_size, bool) or not isinstance(self.world_size, int):
@@ -84,11 +89,31 @@ class LaunchOptions:
             raise LaunchError(f"--clients must be an int, got {self.clients!r}")
         if not 0 <= self.clients <= _MAX_CLIENTS:
             raise LaunchError(f"--clients must lie in [0, {_MAX_CLIENTS}], got {self.clients}")
+        if self.blas_threads is not None and (
+            isinstance(self.blas_threads, bool)
+            or not isinstance(self.blas_threads, int)
+            or self.blas_threads < 1
+        ):
+            raise LaunchError(f"blas_threads must be a positive int, got {self.blas_threads!r}")
         if self.clients and self.insecure_plaintext:
             raise LaunchError(
                 "--clients needs mutual TLS (clients authenticate with certificates from the "
                 "job CA); drop --insecure-plaintext"
             )
+
+
+_BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _blas_env(options: LaunchOptions) -> dict[str, str]:
+    """Thread limits for the children's BLAS: the ranks of a local job share the cores."""
+    threads = options.blas_threads
+    if threads is None:
+        if any(name in os.environ for name in _BLAS_ENV):
+            return {}
+        ranks = options.world_size + (options.session.provider == "TrustedDealer")
+        threads = max(1, (os.cpu_count() or 1) // ranks)
+    return dict.fromkeys(_BLAS_ENV, str(threads))
 
 
 class _Child:
@@ -323,6 +348,7 @@ def launch(
     argv = [options.python, "-c", _CHILD, str(script), *script_args]
     base_env = {**os.environ, CLIENTS_ENV: str(options.clients), "PYTHONUNBUFFERED": "1"}
     base_env.pop(CLIENT_ENV, None)
+    base_env.update(_blas_env(options))
     with tempfile.TemporaryDirectory(prefix="crypten-lite-launch-") as tmp:
         certs = (
             None if options.insecure_plaintext else write_job_certs(Path(tmp), options.world_size)

@@ -282,3 +282,19 @@ def test_interrupting_the_launcher_stops_every_rank(workdir):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_local_ranks_share_the_cores_among_their_blas_threads(monkeypatch):
+    from crypten_lite.errors import LaunchError
+    from crypten_lite.runtime.launch import _blas_env
+
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert _blas_env(LaunchOptions(world_size=3))["OPENBLAS_NUM_THREADS"] == "2"  # 3 + dealer
+    assert _blas_env(LaunchOptions(world_size=8))["OMP_NUM_THREADS"] == "1"
+    assert _blas_env(LaunchOptions(world_size=2, blas_threads=3))["MKL_NUM_THREADS"] == "3"
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")  # the user's setting wins
+    assert _blas_env(LaunchOptions(world_size=2)) == {}
+    with pytest.raises(LaunchError, match="blas_threads"):
+        LaunchOptions(world_size=2, blas_threads=0)
