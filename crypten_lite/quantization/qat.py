@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -71,6 +71,19 @@ def _carry(src: nn.Module, dst: nn.Module) -> nn.Module:
     if obs is not None:
         dst.activation_post_process = obs
     dst.training = src.training
+    return dst
+
+
+_Layer = TypeVar("_Layer", bound=nn.Module)
+
+
+def _take_params(dst: _Layer, src: nn.Module, training: bool) -> _Layer:
+    """``from_float`` of a QAT layer: ``dst`` gets float64 copies of ``src``'s weight and
+    bias and the float module's training mode (the inverse of :func:`_float_twin`)."""
+    dst.register_parameter("weight", np.array(src.weight, dtype=np.float64))
+    if src.bias is not None:
+        dst.register_parameter("bias", np.array(src.bias, dtype=np.float64))
+    dst.training = training
     return dst
 
 
@@ -136,11 +149,7 @@ class Linear(_WeightedQAT, nn.Linear):
             float_linear.bias is not None,
             qconfig=qconfig,
         )
-        new.register_parameter("weight", np.array(float_linear.weight, dtype=np.float64))
-        if float_linear.bias is not None:
-            new.register_parameter("bias", np.array(float_linear.bias, dtype=np.float64))
-        new.training = mod.training
-        return new
+        return _take_params(new, float_linear, mod.training)
 
     def forward(self, *args: Any) -> Any:
         x = self._input(args[0])
@@ -222,11 +231,7 @@ class Conv2d(_WeightedQAT, nn.Conv2d):
             conv.bias is not None,
             qconfig=_qconfig(mod, cls.__name__),
         )
-        new.register_parameter("weight", np.array(conv.weight, dtype=np.float64))
-        if conv.bias is not None:
-            new.register_parameter("bias", np.array(conv.bias, dtype=np.float64))
-        new.training = mod.training
-        return new
+        return _take_params(new, conv, mod.training)
 
     def forward(self, *args: Any) -> Any:
         x = self._input(args[0])
