@@ -27,6 +27,7 @@ from typing import IO
 
 from crypten_lite.client.config import CLIENT_ENV, CLIENTS_ENV, ClientConfig
 from crypten_lite.errors import CommunicationError, ConfigError, CryptenLiteError, LaunchError
+from crypten_lite.runtime.allocator import tune_allocator
 from crypten_lite.runtime.party_config import PartyConfig, from_document, load_party_config
 from crypten_lite.session import Session, serve_dealer
 from crypten_lite.transport.grpc import GrpcCommunicator, load_identity
@@ -57,6 +58,7 @@ def start_communicator(config: PartyConfig) -> GrpcCommunicator:
     at once when a party fails or is lost, and a hung party is caught by the other parties'
     timeouts, whose abort notices reach the dealer.
     """
+    tune_allocator()  # a party process moves many MiB-sized buffers (see allocator.py)
     tls = load_identity(config.certs) if config.certs is not None else None
     timeout_s = config.timeout_s
     if config.is_dealer:

@@ -298,3 +298,15 @@ def test_local_ranks_share_the_cores_among_their_blas_threads(monkeypatch):
     assert _blas_env(LaunchOptions(world_size=2)) == {}
     with pytest.raises(LaunchError, match="blas_threads"):
         LaunchOptions(world_size=2, blas_threads=0)
+
+
+def test_party_processes_tune_glibc_malloc_unless_disabled(monkeypatch):
+    import platform
+
+    from crypten_lite.runtime.allocator import TUNING_ENV, tune_allocator
+
+    monkeypatch.setenv(TUNING_ENV, "0")
+    assert tune_allocator() is False
+    monkeypatch.delenv(TUNING_ENV)
+    on_glibc = sys.platform == "linux" and platform.libc_ver()[0] == "glibc"
+    assert tune_allocator() is on_glibc
