@@ -41,6 +41,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -242,8 +243,7 @@ class InferenceService:
             )
         if entry.error is not None:
             raise entry.error
-        assert entry.result is not None
-        return entry.result
+        return cast(InferenceShare, entry.result)  # DONE without error: the result is set
 
     def _check_client(self, client_id: str) -> None:
         if not isinstance(client_id, str) or not client_id:

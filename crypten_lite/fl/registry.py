@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -86,8 +87,7 @@ class ClosedRound:
             return np.asarray(
                 self._expand(entry.seed, self.num_elements, self.ring_bits), dtype=np.uint64
             )
-        assert entry.vector is not None
-        return np.asarray(entry.vector, dtype=np.uint64)
+        return np.asarray(entry.vector, dtype=np.uint64)  # validated: seed or vector
 
     def sum_over(self, clients: Iterable[str]) -> U64:
         """This server's share of the sum over ``clients`` (a subset of ``delivered``), mod
@@ -260,9 +260,7 @@ class RoundRegistry:
             got = vector.dtype if isinstance(vector, np.ndarray) else type(vector).__name__
             raise _invalid(f"vector dtype is {got}, expected {self._dtype} for this ring")
         if vector.ndim != 1 or vector.size != self.num_elements:
-            raise _invalid(
-                f"vector has shape {vector.shape}, expected ({self.num_elements},)"
-            )
+            raise _invalid(f"vector has shape {vector.shape}, expected ({self.num_elements},)")
 
     def _share_vector(self, share: UpdateShare) -> npt.NDArray[np.unsignedinteger]:
         if share.seed is not None:
@@ -270,5 +268,4 @@ class RoundRegistry:
             if part.shape != (self.num_elements,):
                 raise ValueError("seed expansion returned the wrong length")  # internal bug
             return part
-        assert share.vector is not None
-        return share.vector
+        return cast(npt.NDArray[np.unsignedinteger], share.vector)  # validated: one is set

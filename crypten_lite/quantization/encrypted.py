@@ -40,7 +40,7 @@ result exactly in plaintext (what tests compare against, bit for bit).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -232,9 +232,9 @@ class _EncUnary(EncryptedQuantizedModule):
             out = c.relu()
         elif isinstance(p, qm.QuantizedMaxPool2d):
             out = c.max_pool2d(p.kernel_size, p.stride, p.padding, p.dilation)
-        else:
-            assert isinstance(p, qm.QuantizedFlatten)
-            out = c.flatten(p.start_dim, p.end_dim)
+        else:  # _twin builds this class for QuantizedFlatten only besides the two above
+            flatten = cast(qm.QuantizedFlatten, p)
+            out = c.flatten(flatten.start_dim, flatten.end_dim)
         return SharedQTensor(out, x.scale, x.zero_point, x.dtype)
 
 

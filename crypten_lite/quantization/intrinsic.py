@@ -7,7 +7,7 @@ runs both in order. ``prepare`` observes only the fused output, and ``convert`` 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from crypten_lite.nn import BatchNorm2d, Conv2d, Linear, Module, ReLU, Sequential
 
@@ -39,9 +39,7 @@ class LinearReLU(_FusedModule):
 
     @property
     def linear(self) -> Linear:
-        mod = self[0]
-        assert isinstance(mod, Linear)
-        return mod
+        return cast(Linear, self[0])  # the constructor checked the type
 
     @property
     def relu(self) -> Module:
@@ -55,9 +53,7 @@ class ConvReLU2d(_FusedModule):
 
     @property
     def conv(self) -> Conv2d:
-        mod = self[0]
-        assert isinstance(mod, Conv2d)
-        return mod
+        return cast(Conv2d, self[0])
 
     @property
     def relu(self) -> Module:
@@ -71,9 +67,7 @@ class BNReLU2d(_FusedModule):
 
     @property
     def bn(self) -> BatchNorm2d:
-        mod = self[0]
-        assert isinstance(mod, BatchNorm2d)
-        return mod
+        return cast(BatchNorm2d, self[0])
 
     @property
     def relu(self) -> Module:

@@ -14,8 +14,9 @@ The histogram observer lives in :mod:`.histogram`.
 from __future__ import annotations
 
 import functools
+from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -40,7 +41,7 @@ F32 = npt.NDArray[np.float32]
 QParams = tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]
 
 
-class ObserverBase(Module):
+class ObserverBase(Module, ABC):
     """Common arguments and checks of all observers (``torch``'s
     ``UniformQuantizationObserverBase``).
 
@@ -136,13 +137,14 @@ class ObserverBase(Module):
             self._observe(arr)
         return args[0]
 
+    @abstractmethod
     def _observe(self, x: npt.NDArray[np.float64]) -> None:
-        raise NotImplementedError
+        """Record the statistics of one (finite, float64) batch."""
 
     @property
+    @abstractmethod
     def has_observed(self) -> bool:
         """True once statistics were recorded (``calculate_qparams`` is meaningful)."""
-        raise NotImplementedError
 
     def _qparams(self, min_val: npt.ArrayLike, max_val: npt.ArrayLike) -> QParams:
         """PyTorch's ``_calculate_qparams`` on float32 ``min_val``/``max_val``."""
@@ -159,9 +161,9 @@ class ObserverBase(Module):
         )
         return np.asarray(scale, dtype=np.float64), np.asarray(zp, dtype=np.int64)
 
+    @abstractmethod
     def calculate_qparams(self) -> QParams:
         """``(scale, zero_point)``: float64 / int64, 0-d per tensor, 1-D per channel."""
-        raise NotImplementedError
 
 
 class MinMaxObserver(ObserverBase):
@@ -235,8 +237,7 @@ class PerChannelMinMaxObserver(ObserverBase):
         return f"ch_axis={self.ch_axis}, {super().extra_repr()}"
 
     def _channel_minmax(self, x: npt.NDArray[np.float64]) -> tuple[F32, F32]:
-        axis = self.ch_axis
-        assert axis is not None
+        axis = cast(int, self.ch_axis)  # set to an int by __init__
         if not -x.ndim <= axis < x.ndim:
             raise QuantizationError(
                 f"{self.where()}: ch_axis {axis} is out of range for a {x.ndim}-D input "
