@@ -105,14 +105,18 @@ class LaunchOptions:
 _BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+def _rank_count(options: LaunchOptions) -> int:
+    """The parties, plus the dealer when the provider is the TrustedDealer."""
+    return options.world_size + (options.session.provider == "TrustedDealer")
+
+
 def _blas_env(options: LaunchOptions) -> dict[str, str]:
     """Thread limits for the children's BLAS: the ranks of a local job share the cores."""
     threads = options.blas_threads
     if threads is None:
         if any(name in os.environ for name in _BLAS_ENV):
             return {}
-        ranks = options.world_size + (options.session.provider == "TrustedDealer")
-        threads = max(1, (os.cpu_count() or 1) // ranks)
+        threads = max(1, (os.cpu_count() or 1) // _rank_count(options))
     return dict.fromkeys(_BLAS_ENV, str(threads))
 
 
@@ -285,7 +289,7 @@ def _supervise(
 
 def _configs(options: LaunchOptions, certs: dict[int, CertPaths] | None) -> list[PartyConfig]:
     world = options.world_size
-    ranks = list(range(world + 1 if options.session.provider == "TrustedDealer" else world))
+    ranks = list(range(_rank_count(options)))
     session = SessionConfig(**{**options.session.__dict__, "timeout_s": options.timeout_s})
     session_id = f"launch-{secrets.token_hex(8)}"
     return [
