@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from crypten_lite.errors import RingDTypeError, RingShapeError
 from crypten_lite.ring.prg import AesCtrPrg, new_seed
-from crypten_lite.transport.edge import RING_BITS, SEED_SIZE
+from crypten_lite.transport.edge import SEED_SIZE, ring_dtype
 
 __all__ = ["MAX_SERVERS", "expand_seed", "ring_dtype", "split_update"]
 
@@ -23,13 +23,6 @@ __all__ = ["MAX_SERVERS", "expand_seed", "ring_dtype", "split_update"]
 MAX_SERVERS = 8
 
 RingArray = npt.NDArray[np.unsignedinteger]
-
-
-def ring_dtype(ring_bits: int) -> type[np.unsignedinteger]:
-    """The numpy dtype of a ``ring_bits`` ring: ``uint32`` or ``uint64``."""
-    if isinstance(ring_bits, bool) or ring_bits not in RING_BITS:
-        raise RingShapeError(f"ring_bits must be one of {RING_BITS}, got {ring_bits!r}")
-    return np.uint32 if ring_bits == 32 else np.uint64
 
 
 def expand_seed(seed: bytes, num_elements: int, ring_bits: int) -> RingArray:

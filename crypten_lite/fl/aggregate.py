@@ -87,7 +87,7 @@ def norm_check(session: Session, shares: U64, bound: int) -> npt.NDArray[np.bool
     lead = session.rank == 0  # only one party adds public constants
     b = np.uint64(bound)
     over_norm = norm_sq - np.uint64(bound * bound) if lead else norm_sq
-    over_pos = (shares - b) if lead else shares.copy()  # q_j - B > 0 ?
+    over_pos = (shares - b) if lead else shares  # q_j - B > 0 ? (concatenate copies)
     over_neg = (np.negative(shares) - b) if lead else np.negative(shares)  # -q_j - B > 0 ?
     stacked = np.concatenate([over_norm, over_pos.reshape(-1), over_neg.reshape(-1)])
     bits = MPCTensor.from_shares(stacked, precision=0, session=session).gt(0).share  # 3 rounds

@@ -59,6 +59,7 @@ from crypten_lite.transport.edge import (
     InferenceShare,
     RoundInfo,
     UpdateShare,
+    check_client,
 )
 
 __all__ = ["CONTROL_IDLE", "CONTROL_QUERY", "InferenceService", "query_digest"]
@@ -195,11 +196,11 @@ class InferenceService:
 
     # -- EdgeHandler ------------------------------------------------------------------------
     def round_info(self, client_id: str) -> RoundInfo:
-        self._check_client(client_id)
+        check_client(client_id, self.allowed_clients)
         raise EdgeRequestError(EdgeRefusal.INVALID, _NOT_SERVING)
 
     def submit(self, client_id: str, share: UpdateShare) -> None:
-        self._check_client(client_id)
+        check_client(client_id, self.allowed_clients)
         raise EdgeRequestError(EdgeRefusal.INVALID, _NOT_SERVING)
 
     def infer(self, client_id: str, query: InferenceQuery) -> InferenceShare:
@@ -208,7 +209,7 @@ class InferenceService:
         frac_bits or share part), DUPLICATE (same client and query id seen before), STALE
         (no output in time, or not every server received the query), UNAVAILABLE (the
         service has stopped)."""
-        self._check_client(client_id)
+        check_client(client_id, self.allowed_clients)
         share = self._input_share(query)
         entry = _Pending(
             key=(client_id, bytes(query.query_id)),
@@ -244,12 +245,6 @@ class InferenceService:
         if entry.error is not None:
             raise entry.error
         return cast(InferenceShare, entry.result)  # DONE without error: the result is set
-
-    def _check_client(self, client_id: str) -> None:
-        if not isinstance(client_id, str) or not client_id:
-            raise EdgeRequestError(EdgeRefusal.UNAUTHENTICATED, "no client identity")
-        if self.allowed_clients is not None and client_id not in self.allowed_clients:
-            raise EdgeRequestError(EdgeRefusal.UNAUTHENTICATED, "unknown client identity")
 
     def _input_share(self, query: InferenceQuery) -> U64:
         """This server's share of the input, shaped, after checking the public metadata."""

@@ -33,11 +33,13 @@ import numpy.typing as npt
 
 from crypten_lite.transport.edge import (
     NONCE_SIZE,
-    RING_BITS,
     SEED_SIZE,
     EdgeRefusal,
     EdgeRequestError,
     UpdateShare,
+    check_client,
+    invalid,
+    ring_dtype,
 )
 
 __all__ = ["ClosedRound", "RoundRegistry", "SeedExpander", "ring_dtype"]
@@ -47,23 +49,11 @@ U64 = npt.NDArray[np.uint64]
 SeedExpander = Callable[[bytes, int, int], npt.NDArray[np.unsignedinteger]]
 
 
-def ring_dtype(ring_bits: int) -> np.dtype[np.unsignedinteger]:
-    """The numpy dtype a masked vector travels in for ``ring_bits``."""
-    if ring_bits not in RING_BITS:
-        raise ValueError(f"ring_bits must be one of {RING_BITS}, got {ring_bits!r}")
-    return np.dtype(np.uint32) if ring_bits == 32 else np.dtype(np.uint64)
-
-
-def _invalid(message: str) -> EdgeRequestError:
-    return EdgeRequestError(EdgeRefusal.INVALID, message)
-
-
 @dataclass(frozen=True)
 class _Entry:
     seed: bytes | None
     vector: npt.NDArray[np.unsignedinteger] | None
     payload_bytes: int
-    received_at: float
 
 
 @dataclass(frozen=True)
@@ -130,7 +120,7 @@ class RoundRegistry:
         self.server_index = server_index
         self.num_servers = num_servers
         self._expand = expand_seed
-        self._allowed = None if allowed_clients is None else frozenset(allowed_clients)
+        self.allowed = None if allowed_clients is None else frozenset(allowed_clients)
         self._takes_seed = server_index < num_servers - 1
         self._lock = threading.Condition()
         self._round = 0
@@ -158,10 +148,6 @@ class RoundRegistry:
             self._entries = {}
             self._sum = np.zeros(self.num_elements, np.uint64)
             self._lock.notify_all()
-
-    def delivered_count(self) -> int:
-        with self._lock:
-            return len(self._entries)
 
     def wait_for(self, count: int, deadline: float) -> int:
         """Block until ``count`` clients delivered or ``time.monotonic()`` passes
@@ -194,12 +180,9 @@ class RoundRegistry:
     # -- submissions (gRPC worker threads) ----------------------------------------------------
     def submit(self, client_id: str, share: UpdateShare) -> None:
         """Check and keep one share; raises :class:`EdgeRequestError` to refuse."""
-        if not isinstance(client_id, str) or not client_id:
-            raise EdgeRequestError(EdgeRefusal.UNAUTHENTICATED, "no client identity")
-        if self._allowed is not None and client_id not in self._allowed:
-            raise EdgeRequestError(EdgeRefusal.UNAUTHENTICATED, "unknown client identity")
+        check_client(client_id, self.allowed)
         if not isinstance(share, UpdateShare):
-            raise _invalid(f"expected an UpdateShare, got {type(share).__name__}")
+            raise invalid(f"expected an UpdateShare, got {type(share).__name__}")
         self._check_format(share)
         # expand outside the lock: the only expensive step, and independent of the state
         part = self._share_vector(share)
@@ -225,42 +208,41 @@ class RoundRegistry:
                 seed=share.seed,
                 vector=share.vector if share.seed is None else None,
                 payload_bytes=payload,
-                received_at=time.monotonic(),
             )
             self._lock.notify_all()
 
     def _check_format(self, share: UpdateShare) -> None:
         if isinstance(share.round, bool) or not isinstance(share.round, int):
-            raise _invalid(f"round must be an int, got {type(share.round).__name__}")
+            raise invalid(f"round must be an int, got {type(share.round).__name__}")
         if not isinstance(share.nonce, bytes) or len(share.nonce) != NONCE_SIZE:
-            raise _invalid(f"nonce must be {NONCE_SIZE} bytes")
+            raise invalid(f"nonce must be {NONCE_SIZE} bytes")
         if share.ring_bits != self.ring_bits:
-            raise _invalid(f"ring_bits is {share.ring_bits!r}, this job uses {self.ring_bits}")
+            raise invalid(f"ring_bits is {share.ring_bits!r}, this job uses {self.ring_bits}")
         if share.num_elements != self.num_elements:
-            raise _invalid(
+            raise invalid(
                 f"num_elements is {share.num_elements!r}, this job expects {self.num_elements}"
             )
         if (share.seed is None) == (share.vector is None):
-            raise _invalid("exactly one of seed and vector must be set")
+            raise invalid("exactly one of seed and vector must be set")
         if self._takes_seed:
             if share.seed is None:
-                raise _invalid(
+                raise invalid(
                     f"server {self.server_index} of {self.num_servers} takes a seed, got a vector"
                 )
             if not isinstance(share.seed, bytes) or len(share.seed) != SEED_SIZE:
-                raise _invalid(f"seed must be {SEED_SIZE} bytes")
+                raise invalid(f"seed must be {SEED_SIZE} bytes")
             return
         vector = share.vector
         if vector is None:
-            raise _invalid(
+            raise invalid(
                 f"server {self.server_index} of {self.num_servers} takes the masked vector, "
                 "got a seed"
             )
         if not isinstance(vector, np.ndarray) or vector.dtype != self._dtype:
             got = vector.dtype if isinstance(vector, np.ndarray) else type(vector).__name__
-            raise _invalid(f"vector dtype is {got}, expected {self._dtype} for this ring")
+            raise invalid(f"vector dtype is {got}, expected {self._dtype} for this ring")
         if vector.ndim != 1 or vector.size != self.num_elements:
-            raise _invalid(f"vector has shape {vector.shape}, expected ({self.num_elements},)")
+            raise invalid(f"vector has shape {vector.shape}, expected ({self.num_elements},)")
 
     def _share_vector(self, share: UpdateShare) -> npt.NDArray[np.unsignedinteger]:
         if share.seed is not None:

@@ -24,6 +24,7 @@ plus ``m·ring_bits/8`` bytes (the opened sum) sent by each server to each other
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -50,6 +51,7 @@ from crypten_lite.transport.edge import (
     RoundInfo,
     RoundState,
     UpdateShare,
+    check_client,
 )
 
 __all__ = ["AggregationConfig", "AggregationService", "RoundResult"]
@@ -99,10 +101,16 @@ class AggregationConfig:
         for name in ("collect_timeout_s", "first_round_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)!r}")
-        if self.norm_bound is not None:
-            if self.ring_bits != 64:
-                raise ConfigError("norm_bound needs ring_bits=64 (the check squares in MPC)")
-            norm_bound_units(self.norm_bound, self.quant, self.num_elements)
+        if self.norm_bound is not None and self.ring_bits != 64:
+            raise ConfigError("norm_bound needs ring_bits=64 (the check squares in MPC)")
+        self.norm_bound_units  # validates the bound now  # noqa: B018
+
+    @functools.cached_property
+    def norm_bound_units(self) -> int | None:
+        """The norm bound in quantization units (None without a bound)."""
+        if self.norm_bound is None:
+            return None
+        return norm_bound_units(self.norm_bound, self.quant, self.num_elements)
 
 
 @dataclass(frozen=True)
@@ -145,20 +153,14 @@ class AggregationService:
         )
         self._lock = threading.Lock()
         self._state = RoundState.CLOSED
-        self._round = 0
         self._model = np.zeros(0, np.float32)
         self._expected = config.expected_clients
-        self._bound = (
-            None
-            if config.norm_bound is None
-            else norm_bound_units(config.norm_bound, config.quant, config.num_elements)
-        )
 
     # -- EdgeHandler ------------------------------------------------------------------------
     def round_info(self, client_id: str) -> RoundInfo:
-        self._check_client(client_id)
+        check_client(client_id, self._registry.allowed)
         with self._lock:
-            state, number, model = self._state, self._round, self._model
+            state, number, model = self._state, self._registry.round, self._model
         return RoundInfo(
             job_id=self.config.job_id,
             round=number,
@@ -173,26 +175,18 @@ class AggregationService:
         )
 
     def submit(self, client_id: str, share: UpdateShare) -> None:
-        self._check_client(client_id)
-        self._registry.submit(client_id, share)
+        self._registry.submit(client_id, share)  # checks the identity too
 
     def infer(self, client_id: str, query: InferenceQuery) -> InferenceShare:
-        self._check_client(client_id)
+        check_client(client_id, self._registry.allowed)
         raise EdgeRequestError(
             EdgeRefusal.INVALID, "this server runs secure aggregation; inference is not served"
         )
 
-    def _check_client(self, client_id: str) -> None:
-        if not isinstance(client_id, str) or not client_id:
-            raise EdgeRequestError(EdgeRefusal.UNAUTHENTICATED, "no client identity")
-        allowed = self.config.allowed_clients
-        if allowed is not None and client_id not in allowed:
-            raise EdgeRequestError(EdgeRefusal.UNAUTHENTICATED, "unknown client identity")
-
     # -- round lifecycle ----------------------------------------------------------------------
     @property
     def round(self) -> int:
-        return self._round
+        return self._registry.round
 
     @property
     def state(self) -> RoundState:
@@ -205,9 +199,9 @@ class AggregationService:
         with self._lock:
             if self._state is RoundState.FINISHED:
                 raise ConfigError("the job is finished")
-            number = self._round + 1
+            number = self._registry.round + 1
             self._registry.open(number)  # before the state says OPEN: no STALE race
-            self._round, self._model, self._state = number, public, RoundState.OPEN
+            self._model, self._state = public, RoundState.OPEN
         return number
 
     def close_and_aggregate(self, *, wait: bool = True) -> RoundResult:
@@ -217,7 +211,7 @@ class AggregationService:
         if wait:
             timeout = (
                 self.config.first_round_timeout_s
-                if self._round == 1
+                if self._registry.round == 1
                 else self.config.collect_timeout_s
             )
             expected = self._expected if self._expected is not None else 1 << 62
@@ -231,18 +225,18 @@ class AggregationService:
         agreement = agree_on_clients(comm, closed.delivered, self.config.min_clients)
         accepted: Iterable[str] = agreement.clients
         rejected: tuple[str, ...] = ()
-        if self._bound is not None and agreement.clients:
+        bound = self.config.norm_bound_units
+        if bound is not None and agreement.clients:
             shares = np.stack([closed.share_of(c) for c in agreement.clients])
-            ok = norm_check(self.session, shares, self._bound)
+            ok = norm_check(self.session, shares, bound)
             accepted = tuple(c for c, good in zip(agreement.clients, ok, strict=True) if good)
             rejected = tuple(c for c, good in zip(agreement.clients, ok, strict=True) if not good)
             if len(accepted) < self.config.min_clients:
                 raise TooFewClientsError(len(accepted), self.config.min_clients)
         accepted = tuple(accepted)
         opened = reveal_sum(comm, closed.sum_over(accepted), self.config.ring_bits)
-        ring_sum = opened.astype(np.uint32) if self.config.ring_bits == 32 else opened
-        aggregate = np.asarray(
-            self._decode(ring_sum, self.config.quant, self.config.ring_bits), dtype=np.float64
+        aggregate = np.asarray(  # the decoder reduces the uint64 sum to the ring itself
+            self._decode(opened, self.config.quant, self.config.ring_bits), dtype=np.float64
         )
         self._expected = max(len(accepted), 1)
         return RoundResult(

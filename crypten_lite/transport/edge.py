@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from crypten_lite.errors import CommunicationError
+from crypten_lite.errors import CommunicationError, RingShapeError
 
 __all__ = [
     "NONCE_SIZE",
@@ -37,6 +37,9 @@ __all__ = [
     "RoundInfo",
     "RoundState",
     "UpdateShare",
+    "check_client",
+    "invalid",
+    "ring_dtype",
 ]
 
 #: ring widths an update may be shared in.
@@ -72,6 +75,27 @@ class EdgeRequestError(CommunicationError):
         super().__init__(f"{refusal.value}: {message}")
         self.refusal = refusal
         self.detail = message
+
+
+def invalid(message: str) -> EdgeRequestError:
+    """An ``INVALID`` refusal with ``message``."""
+    return EdgeRequestError(EdgeRefusal.INVALID, message)
+
+
+def check_client(client_id: str, allowed: frozenset[str] | None) -> None:
+    """Refuse (UNAUTHENTICATED) a missing identity, or one outside ``allowed`` (None: any)."""
+    if not isinstance(client_id, str) or not client_id:
+        raise EdgeRequestError(EdgeRefusal.UNAUTHENTICATED, "no client identity")
+    if allowed is not None and client_id not in allowed:
+        raise EdgeRequestError(EdgeRefusal.UNAUTHENTICATED, "unknown client identity")
+
+
+def ring_dtype(ring_bits: int) -> np.dtype[np.unsignedinteger]:
+    """The numpy dtype of a ``ring_bits`` ring (``uint32`` or ``uint64``); RingShapeError
+    for any other width."""
+    if isinstance(ring_bits, bool) or ring_bits not in RING_BITS:
+        raise RingShapeError(f"ring_bits must be one of {RING_BITS}, got {ring_bits!r}")
+    return np.dtype(np.uint32) if ring_bits == 32 else np.dtype(np.uint64)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ from crypten_lite.transport.edge import (
     RING_BITS,
     SCHEMES,
     SEED_SIZE,
-    EdgeRefusal,
     EdgeRequestError,
     InferenceQuery,
     InferenceShare,
@@ -29,7 +28,10 @@ from crypten_lite.transport.edge import (
     RoundInfo,
     RoundState,
     UpdateShare,
+    invalid,
+    ring_dtype,
 )
+from crypten_lite.transport.grpc.wire import clean
 
 __all__ = [
     "clean",
@@ -49,36 +51,22 @@ _MAX_QUERY_ID = 64
 _MAX_MODEL_NAME = 128
 
 
-def clean(text: str, limit: int = 80) -> str:
-    """A peer-supplied string made safe to log or show: printable ASCII, bounded."""
-    return "".join(c if c.isascii() and c.isprintable() else "?" for c in text[:limit])
-
-
-def invalid(message: str) -> EdgeRequestError:
-    """An ``INVALID`` refusal with ``message``."""
-    return EdgeRequestError(EdgeRefusal.INVALID, message)
-
-
 def _width(ring_bits: int) -> int:
     if ring_bits not in RING_BITS:
         raise invalid(f"ring_bits must be one of {RING_BITS}, got {ring_bits}")
     return ring_bits // 8
 
 
-def _ring_dtype(ring_bits: int) -> str:
-    return "<u4" if ring_bits == 32 else "<u8"
-
-
 def _to_ring(data: bytes, ring_bits: int) -> npt.NDArray[np.unsignedinteger]:
-    native = np.uint32 if ring_bits == 32 else np.uint64
-    return np.frombuffer(data, dtype=_ring_dtype(ring_bits)).astype(native)  # a writable copy
+    native = ring_dtype(ring_bits)
+    return np.frombuffer(data, dtype=native.newbyteorder("<")).astype(native)  # a writable copy
 
 
 def _ring_bytes(vector: npt.NDArray[np.unsignedinteger], ring_bits: int, what: str) -> bytes:
-    expected = np.uint32 if ring_bits == 32 else np.uint64
+    expected = ring_dtype(ring_bits)
     if not isinstance(vector, np.ndarray) or vector.dtype != expected:
-        raise invalid(f"{what} must be a numpy {np.dtype(expected).name} array")
-    return np.ascontiguousarray(vector, dtype=_ring_dtype(ring_bits)).tobytes()
+        raise invalid(f"{what} must be a numpy {expected.name} array")
+    return np.ascontiguousarray(vector, dtype=expected.newbyteorder("<")).tobytes()
 
 
 def _part(share: UpdateShare | InferenceQuery) -> tuple[bytes | None, Any]:
@@ -220,10 +208,12 @@ def round_info(reply: edge_pb2.RoundInfoReply) -> RoundInfo:
     try:
         state = RoundState(reply.state)
     except ValueError as err:
-        raise CommunicationError(f"server sent unknown round state {clean(reply.state)!r}") from err
+        raise CommunicationError(
+            f"server sent unknown round state {clean(reply.state, 80)!r}"
+        ) from err
     if reply.ring_bits not in RING_BITS or reply.quant_scheme not in SCHEMES:
         raise CommunicationError(
-            f"server sent ring_bits={reply.ring_bits}, scheme={clean(reply.quant_scheme)!r}"
+            f"server sent ring_bits={reply.ring_bits}, scheme={clean(reply.quant_scheme, 80)!r}"
         )
     if len(reply.model) % 4:
         raise CommunicationError("server sent a model whose size is not a multiple of 4 bytes")

@@ -42,21 +42,21 @@ from crypten_lite.transport.edge import (
     InferenceShare,
     RoundInfo,
     UpdateShare,
+    invalid,
 )
 from crypten_lite.transport.grpc.edge_wire import (
-    clean,
     decode_infer_request,
     decode_submit_request,
     encode_infer_request,
     encode_submit_request,
     infer_reply,
     inference_share,
-    invalid,
     round_reply,
 )
 from crypten_lite.transport.grpc.edge_wire import round_info as round_info_of
 from crypten_lite.transport.grpc.options import DEFAULT_EDGE_MAX_MESSAGE_BYTES, EDGE_SERVICE
 from crypten_lite.transport.grpc.tls import TlsIdentity, client_of_identity
+from crypten_lite.transport.grpc.wire import clean
 
 __all__ = [
     "CLIENT_ID_METADATA",

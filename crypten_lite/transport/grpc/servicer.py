@@ -21,18 +21,13 @@ from crypten_lite.errors import MessageRejectedError, MessageTooLargeError
 from crypten_lite.transport.grpc.mailbox import Mailbox, rank_label
 from crypten_lite.transport.grpc.options import PARTY_SERVICE
 from crypten_lite.transport.grpc.tls import rank_of_identity
-from crypten_lite.transport.grpc.wire import Assembler, decode_frame
+from crypten_lite.transport.grpc.wire import Assembler, clean, decode_frame
 
 __all__ = ["HealthServicer", "PartyServicer", "add_party_service"]
 
 _LOG = logging.getLogger("crypten_lite.transport.grpc")
 _Status = health_pb2.HealthCheckResponse.ServingStatus
 _MAX_ID = 256
-
-
-def _clean(text: str, limit: int = 120) -> str:
-    """A peer-supplied string made safe to log: printable ASCII, bounded length."""
-    return "".join(c if c.isascii() and c.isprintable() else "?" for c in text[:limit])
 
 
 class _Refused(Exception):
@@ -68,7 +63,7 @@ class PartyServicer:
         if len(session_id) > _MAX_ID or session_id != box.session_id:
             raise _Refused(
                 grpc.StatusCode.FAILED_PRECONDITION,
-                f"unknown session id {_clean(session_id, 40)!r} (rank {box.rank} serves "
+                f"unknown session id {clean(session_id, 40)!r} (rank {box.rank} serves "
                 f"session {box.session_id!r})",
             )
         if not 0 <= source <= box.world_size or source == box.rank:
@@ -85,7 +80,7 @@ class PartyServicer:
         if claimed != source:
             raise _Refused(
                 grpc.StatusCode.PERMISSION_DENIED,
-                f"certificate identity {_clean(identity, 40)!r} may not speak for "
+                f"certificate identity {clean(identity, 40)!r} may not speak for "
                 f"{rank_label(source, box.world_size)}",
             )
 
@@ -94,7 +89,7 @@ class PartyServicer:
             "rank %d refused %s from %s: %s",
             self._mailbox.rank,
             method,
-            _clean(context.peer(), 80),
+            clean(context.peer(), 80),
             refused,
         )
         context.abort(refused.code, str(refused))
@@ -195,7 +190,7 @@ class PartyServicer:
                 self._mailbox.finish(request.source, int(request.messages_sent))
                 self._on_bye(request.source)
             elif request.kind == party_pb2.Notice.ABORT:
-                self._mailbox.lose(request.source, f"it aborted ({_clean(request.reason, 400)})")
+                self._mailbox.lose(request.source, f"it aborted ({clean(request.reason, 400)})")
             else:
                 raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, "notice of unknown kind")
             return party_pb2.Ack()
@@ -229,7 +224,7 @@ class HealthServicer:
         self, request: health_pb2.HealthCheckRequest, context: grpc.ServicerContext
     ) -> health_pb2.HealthCheckResponse:
         if not self._known(request.service):
-            context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {_clean(request.service)!r}")
+            context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {clean(request.service)!r}")
         with self._cond:
             return health_pb2.HealthCheckResponse(status=self._status)
 

@@ -31,6 +31,7 @@ __all__ = [
     "Assembler",
     "BufferPool",
     "Header",
+    "clean",
     "decode_frame",
     "encode_frames",
     "wire_dtype",
@@ -44,6 +45,11 @@ _MAX_NDIM = 32
 _PAYLOAD_FIELD = 9
 _PAYLOAD_KEY = bytes([(_PAYLOAD_FIELD << 3) | 2])
 _SMALL_FRAME = 64 * 1024
+
+
+def clean(text: str, limit: int = 120) -> str:
+    """A peer-supplied string made safe to log or show: printable ASCII, bounded length."""
+    return "".join(c if c.isascii() and c.isprintable() else "?" for c in text[:limit])
 
 
 def wire_dtype(dtype: np.dtype[np.generic]) -> str:
