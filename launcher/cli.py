@@ -145,8 +145,7 @@ def _run_certs(args: argparse.Namespace) -> int:
     for paths in written.values():
         print(f"wrote {paths.cert} and {paths.key}")
     if args.clients:
-        job_ca = ca or ((args.out / "ca.pem").read_bytes(), (args.out / "ca.key").read_bytes())
-        for paths in write_client_certs(args.out, args.clients, ca=job_ca, days=args.days).values():
+        for paths in write_client_certs(args.out, args.clients, ca=ca, days=args.days).values():
             print(f"wrote {paths.cert} and {paths.key} (edge client)")
     ca_key = "" if ca else f", key: {args.out / 'ca.key'}"
     print(f"CA certificate: {args.out / 'ca.pem'}{ca_key}")

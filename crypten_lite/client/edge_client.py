@@ -36,6 +36,7 @@ from crypten_lite.transport.edge import (
     RoundState,
     UpdateShare,
 )
+from crypten_lite.transport.grpc import load_identity
 
 __all__ = ["EdgeClient", "UploadReport"]
 
@@ -71,10 +72,11 @@ class EdgeClient:
     def connect(cls, config: ClientConfig) -> EdgeClient:
         """Open a link to every server of ``config`` (mutual TLS or token)."""
         token = None if config.token is None else (config.client_id, config.token)
+        tls = None if config.certs is None else load_identity(config.certs)  # read once
         links = [
             GrpcServerLink.connect(
                 address,
-                certs=config.certs,
+                certs=tls,
                 server_identity=identity,
                 token=token,
                 timeout_s=config.timeout_s,

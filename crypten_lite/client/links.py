@@ -28,9 +28,11 @@ from crypten_lite.transport.edge import (
 from crypten_lite.transport.grpc import (
     CertPaths,
     EdgeStub,
+    TlsIdentity,
     encode_submit_request,
     load_identity,
 )
+from crypten_lite.transport.grpc.options import DEFAULT_EDGE_MAX_MESSAGE_BYTES
 
 __all__ = ["DirectServerLink", "GrpcServerLink", "ServerLink"]
 
@@ -98,15 +100,16 @@ class GrpcServerLink:
         cls,
         address: str,
         *,
-        certs: CertPaths | None = None,
+        certs: CertPaths | TlsIdentity | None = None,
         server_identity: str | None = None,
         token: tuple[str, str] | None = None,
         timeout_s: float = 30.0,
         connect_timeout_s: float = 30.0,
-        max_message_bytes: int = 64 << 20,
+        max_message_bytes: int = DEFAULT_EDGE_MAX_MESSAGE_BYTES,
     ) -> GrpcServerLink:
-        """Open the channel; ``certs``: the client's files (mutual TLS) or None (token)."""
-        tls = None if certs is None else load_identity(certs)
+        """Open the channel; ``certs``: the client's files or their loaded identity (mutual
+        TLS), or None (token)."""
+        tls = load_identity(certs) if isinstance(certs, CertPaths) else certs
         stub = EdgeStub(
             address,
             tls=tls,

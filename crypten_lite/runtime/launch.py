@@ -327,11 +327,6 @@ def _client_configs(
     ]
 
 
-def _issue_client_certs(out_dir: Path, clients: int) -> dict[str, CertPaths]:
-    ca = ((out_dir / "ca.pem").read_bytes(), (out_dir / "ca.key").read_bytes())
-    return write_client_certs(out_dir, clients, ca=ca)
-
-
 def launch(
     script: str | Path,
     script_args: Sequence[str],
@@ -357,7 +352,7 @@ def launch(
         certs = (
             None if options.insecure_plaintext else write_job_certs(Path(tmp), options.world_size)
         )
-        client_certs = _issue_client_certs(Path(tmp), options.clients) if options.clients else {}
+        client_certs = write_client_certs(Path(tmp), options.clients) if options.clients else {}
         try:
             configs = _configs(options, certs)
             for config in configs:

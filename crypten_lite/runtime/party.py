@@ -166,23 +166,30 @@ def _watch_launcher(control_in: IO[str], comm: GrpcCommunicator | None) -> None:
         os._exit(3)
 
 
+def _control_pipe() -> tuple[int, int]:
+    """The launcher's control pipe ``(read_fd, write_fd)``, taken out of the environment."""
+    try:
+        read_fd, write_fd = (int(fd) for fd in os.environ.pop(CONTROL_ENV).split(","))
+    except (KeyError, ValueError) as err:
+        raise LaunchError(f"not started by crypten-lite-launch ({err})") from err
+    return read_fd, write_fd
+
+
+def _start_watcher(control_in: IO[str], comm: GrpcCommunicator | None) -> None:
+    threading.Thread(
+        target=_watch_launcher, args=(control_in, comm), name="cl-launcher-watch", daemon=True
+    ).start()
+
+
 def _client_main(args: Sequence[str]) -> int:
     """An edge-client process: no communicator, no session — the script runs plainly and
     finds its settings with ``ClientConfig.from_environment()``."""
     config = ClientConfig.from_environment()
     if config is None:
         raise LaunchError(f"${CLIENT_ENV} is empty")
-    try:
-        read_fd, write_fd = (int(fd) for fd in os.environ.pop(CONTROL_ENV).split(","))
-    except (KeyError, ValueError) as err:
-        raise LaunchError(f"not started by crypten-lite-launch ({err})") from err
+    read_fd, write_fd = _control_pipe()
     os.close(write_fd)
-    threading.Thread(
-        target=_watch_launcher,
-        args=(os.fdopen(read_fd, "r"), None),
-        name="cl-launcher-watch",
-        daemon=True,
-    ).start()
+    _start_watcher(os.fdopen(read_fd, "r"), None)
     if not args:
         raise LaunchError("a client needs a script to run")
     try:
@@ -209,9 +216,9 @@ def child_main(argv: Sequence[str] | None = None) -> int:
         return _client_main(args)
     try:
         config = from_document(json.loads(os.environ[CONFIG_ENV]))
-        read_fd, write_fd = (int(fd) for fd in os.environ.pop(CONTROL_ENV).split(","))
     except (KeyError, ValueError) as err:
         raise LaunchError(f"not started by crypten-lite-launch ({err})") from err
+    read_fd, write_fd = _control_pipe()
     control_in = os.fdopen(read_fd, "r")
     with os.fdopen(write_fd, "w") as control_out:
         comm = start_communicator(config)
@@ -222,8 +229,6 @@ def child_main(argv: Sequence[str] | None = None) -> int:
         return 3
     table = {int(rank): address for rank, address in json.loads(line).items()}
     config = dataclasses.replace(config, addresses=table)
-    threading.Thread(
-        target=_watch_launcher, args=(control_in, comm), name="cl-launcher-watch", daemon=True
-    ).start()
+    _start_watcher(control_in, comm)
     script = Path(args[0]) if args else None
     return run_party(comm, config, script, args[1:])

@@ -12,7 +12,13 @@ from crypten_lite._proto import health_pb2_grpc, party_pb2, party_pb2_grpc
 from crypten_lite.transport.grpc.options import PARTY_SERVICE, GrpcOptions
 from crypten_lite.transport.grpc.tls import TlsIdentity, identity_name
 
-__all__ = ["PeerLink", "describe_rpc_error", "open_link", "server_credentials"]
+__all__ = [
+    "PeerLink",
+    "channel_credentials",
+    "describe_rpc_error",
+    "open_link",
+    "server_credentials",
+]
 
 
 @dataclass
@@ -38,11 +44,10 @@ def open_link(
     if tls is None:
         channel = grpc.insecure_channel(address, options=options.channel_options(None))
     else:
-        credentials = grpc.ssl_channel_credentials(
-            root_certificates=tls.ca_pem, private_key=tls.key_pem, certificate_chain=tls.cert_pem
-        )
         channel = grpc.secure_channel(
-            address, credentials, options=options.channel_options(identity_name(rank, world_size))
+            address,
+            channel_credentials(tls),
+            options=options.channel_options(identity_name(rank, world_size)),
         )
     transfer = channel.stream_unary(
         f"/{PARTY_SERVICE}/Transfer",
@@ -55,6 +60,13 @@ def open_link(
         party_pb2_grpc.PartyStub(channel),
         health_pb2_grpc.HealthStub(channel),
         transfer,
+    )
+
+
+def channel_credentials(tls: TlsIdentity) -> grpc.ChannelCredentials:
+    """Client credentials: this side's certificate, and the job's CA to verify the server."""
+    return grpc.ssl_channel_credentials(
+        root_certificates=tls.ca_pem, private_key=tls.key_pem, certificate_chain=tls.cert_pem
     )
 
 

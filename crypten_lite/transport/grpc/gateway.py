@@ -44,6 +44,7 @@ from crypten_lite.transport.edge import (
     UpdateShare,
     invalid,
 )
+from crypten_lite.transport.grpc.channels import channel_credentials
 from crypten_lite.transport.grpc.edge_wire import (
     decode_infer_request,
     decode_submit_request,
@@ -282,12 +283,7 @@ class EdgeStub:
         else:
             if server_identity is not None:
                 options.append(("grpc.ssl_target_name_override", server_identity))
-            creds = grpc.ssl_channel_credentials(
-                root_certificates=tls.ca_pem,
-                private_key=tls.key_pem,
-                certificate_chain=tls.cert_pem,
-            )
-            self._channel = grpc.secure_channel(address, creds, options=options)
+            self._channel = grpc.secure_channel(address, channel_credentials(tls), options=options)
         self._metadata = (
             None if token is None else ((CLIENT_ID_METADATA, token[0]), (TOKEN_METADATA, token[1]))
         )

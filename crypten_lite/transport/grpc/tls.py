@@ -273,13 +273,13 @@ def write_client_certs(
     out_dir: Path,
     clients: int | Sequence[str],
     *,
-    ca: tuple[bytes, bytes],
+    ca: tuple[bytes, bytes] | None = None,
     days: int = 365,
 ) -> dict[str, CertPaths]:
     """Write ``client-<i>.pem``/``.key`` for edge clients, signed by the job CA ``ca``
-    (``(certificate PEM, key PEM)``, e.g. the ``ca.pem``/``ca.key`` of
-    :func:`write_job_certs`). ``clients``: a count (ids ``client-0`` ..) or the suffixes.
-    Returns client id -> paths; keys are mode 0600."""
+    (``(certificate PEM, key PEM)``; None: the ``ca.pem``/``ca.key`` that
+    :func:`write_job_certs` wrote into ``out_dir``). ``clients``: a count (ids ``client-0``
+    ..) or the suffixes. Returns client id -> paths; keys are mode 0600."""
     if isinstance(clients, bool):
         raise TlsSetupError("clients must be a count or a list of client suffixes")
     if isinstance(clients, int):
@@ -290,6 +290,11 @@ def write_client_certs(
         suffixes = [str(c) for c in clients]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if ca is None:
+        try:
+            ca = ((out_dir / "ca.pem").read_bytes(), (out_dir / "ca.key").read_bytes())
+        except OSError as err:
+            raise TlsSetupError(f"no job CA in {out_dir}: {err.strerror}") from err
     ca_path = out_dir / "ca.pem"
     if not ca_path.exists():
         _write(ca_path, ca[0], secret=False)
