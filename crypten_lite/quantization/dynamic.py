@@ -22,7 +22,7 @@ import numpy.typing as npt
 from crypten_lite.encoding import int8_gemm, quantize
 from crypten_lite.errors import QuantizationError
 from crypten_lite.nn import Linear, Module
-from crypten_lite.quantization.intrinsic import LinearReLU
+from crypten_lite.quantization.intrinsic import float_layer, qconfig_of
 from crypten_lite.tensor import MPCTensor
 
 __all__ = ["DynamicQuantizedLinear", "DynamicQuantizedLinearReLU", "choose_qparams_dynamic"]
@@ -85,7 +85,6 @@ class DynamicQuantizedLinear(Module):
         self.weight_axis = weight_axis
         self.bias = None if bias is None else np.asarray(bias, dtype=np.float64)
         self.reduce_range = bool(reduce_range)
-        self.name = ""
 
     def extra_repr(self) -> str:
         scheme = "per_channel" if self.weight_axis is not None else "per_tensor"
@@ -97,15 +96,12 @@ class DynamicQuantizedLinear(Module):
     @classmethod
     def from_float(cls, mod: Module, reduce_range: bool = False) -> DynamicQuantizedLinear:
         """Quantize ``mod``'s weight with a fresh ``mod.qconfig.weight()`` observer."""
-        linear = mod.linear if isinstance(mod, LinearReLU) else mod
+        linear = float_layer(mod)
         if not isinstance(linear, Linear):
             raise QuantizationError(
                 f"{cls.__name__}.from_float: expected Linear or LinearReLU, got {mod.describe()}"
             )
-        qconfig = getattr(mod, "qconfig", None)
-        if qconfig is None:
-            raise QuantizationError(f"{cls.__name__}.from_float: {mod.describe()} has no qconfig")
-        obs = qconfig.weight()
+        obs = qconfig_of(mod, cls.__name__).weight()
         if obs.dtype != np.int8:
             raise QuantizationError(
                 f"{cls.__name__}.from_float: weight observer dtype must be qint8, got "
@@ -117,7 +113,7 @@ class DynamicQuantizedLinear(Module):
         axis = obs.ch_axis
         w_q = quantize(weight, scale, zp, np.int8, axis=axis)
         bias = None if linear.bias is None else np.asarray(linear.bias, dtype=np.float64)
-        return cls(w_q.astype(np.int8), scale, zp, bias, axis, reduce_range)
+        return cls(w_q.astype(np.int8, copy=False), scale, zp, bias, axis, reduce_range)
 
     def forward(self, *args: Any) -> Any:
         x = args[0]

@@ -153,6 +153,7 @@ class _EncWeighted(EncryptedQuantizedModule):
         self.plain_type = type(plain).__name__
         self.exact, self.saturate = exact, saturate
         self.dtype = plain.dtype
+        self.axis_shape = plain.axis_shape
         self.geometry = (
             (plain.stride, plain.padding, plain.dilation, plain.groups)
             if isinstance(plain, qm.QuantizedConv2d)
@@ -183,8 +184,7 @@ class _EncWeighted(EncryptedQuantizedModule):
         )
         values = None
         if mine:
-            centering = plain.w_zero_point.reshape((-1,) + (1,) * (plain.weight_q.ndim - 1))
-            parts = [(plain.weight_q.astype(np.int64) - centering).reshape(-1)]
+            parts = [plain.weight_centered.reshape(-1)]
             if plain.bias is not None:
                 parts.append(bias_term(plain.bias, plain.scale))
             values = np.concatenate(parts)
@@ -204,13 +204,11 @@ class _EncWeighted(EncryptedQuantizedModule):
         r = self.qparams.requant(x.scale, x.dtype, budget_bits(session), self.saturate)
         if self.geometry is None:
             acc = x.centered.matmul(self.weight.t())
-            axis_shape: tuple[int, ...] = (-1,)
         else:
             stride, padding, dilation, groups = self.geometry
             acc = x.centered.conv2d(self.weight, None, stride, padding, dilation, groups)
-            axis_shape = (-1, 1, 1)
         bias = None if self.bias is None else self.bias.share
-        out = shared_requant(session, acc.share, bias, r, axis_shape, self.exact)
+        out = shared_requant(session, acc.share, bias, r, self.axis_shape, self.exact)
         qp = self.qparams
         return SharedQTensor(MPCTensor(session, out, 0), qp.scale, qp.zero_point, self.dtype)
 

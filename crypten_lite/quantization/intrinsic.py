@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from crypten_lite.errors import QuantizationError
 from crypten_lite.nn import BatchNorm2d, Conv2d, Linear, Module, ReLU, Sequential
 
-__all__ = ["BNReLU2d", "ConvReLU2d", "LinearReLU"]
+__all__ = ["BNReLU2d", "ConvReLU2d", "LinearReLU", "float_layer", "qconfig_of"]
 
 
 class _FusedModule(Sequential):
@@ -72,3 +73,17 @@ class BNReLU2d(_FusedModule):
     @property
     def relu(self) -> Module:
         return self[1]
+
+
+def float_layer(mod: Module) -> Module:
+    """The layer whose weight a ``from_float`` quantizes: ``mod`` itself, or the first module
+    of a fused one (``LinearReLU.linear``, ``ConvReLU2d.conv``)."""
+    return mod[0] if isinstance(mod, _FusedModule) else mod
+
+
+def qconfig_of(mod: Module, cls: str) -> Any:
+    """``mod.qconfig`` for ``cls.from_float``, or a QuantizationError naming both."""
+    qconfig = getattr(mod, "qconfig", None)
+    if qconfig is None:
+        raise QuantizationError(f"{cls}.from_float({type(mod).__name__}): module has no qconfig")
+    return qconfig

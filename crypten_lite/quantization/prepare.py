@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from crypten_lite.errors import QuantizationError
 from crypten_lite.nn import Module
-from crypten_lite.quantization.intrinsic import _FusedModule
+from crypten_lite.quantization.intrinsic import _FusedModule, float_layer
 from crypten_lite.quantization.mappings import (
     ModuleMapping,
     get_default_dynamic_quant_module_mappings,
@@ -109,8 +109,7 @@ def _check_model(fn: str, model: object) -> Module:
 
 def _float_weight(mod: Module) -> Any:
     """The float weight a ``from_float`` will quantize (fused modules: the first module's)."""
-    inner = mod[0] if isinstance(mod, _FusedModule) else mod
-    return inner.__dict__["_parameters"].get("weight")
+    return float_layer(mod).__dict__["_parameters"].get("weight")
 
 
 def _check_weight_observer(path: str, mod: Module, qconfig: QConfig) -> None:

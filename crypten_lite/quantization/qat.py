@@ -28,6 +28,7 @@ from crypten_lite.errors import QuantizationError
 from crypten_lite.nn import functional as F
 from crypten_lite.quantization.intrinsic import ConvReLU2d as FloatConvReLU2d
 from crypten_lite.quantization.intrinsic import LinearReLU as FloatLinearReLU
+from crypten_lite.quantization.intrinsic import float_layer, qconfig_of
 from crypten_lite.quantization.qconfig import QConfig
 
 __all__ = [
@@ -44,13 +45,6 @@ __all__ = [
 
 F64 = npt.NDArray[np.float64]
 APP = "activation_post_process"
-
-
-def _qconfig(mod: nn.Module, cls: str) -> Any:
-    qconfig = getattr(mod, "qconfig", None)
-    if qconfig is None:
-        raise QuantizationError(f"{cls}.from_float: {type(mod).__name__} has no qconfig")
-    return qconfig
 
 
 def _no_cache(mod: nn.Module) -> QuantizationError:
@@ -141,8 +135,8 @@ class Linear(_WeightedQAT, nn.Linear):
 
     @classmethod
     def from_float(cls, mod: nn.Module) -> Linear:
-        float_linear = mod.linear if isinstance(mod, FloatLinearReLU) else mod
-        qconfig = _qconfig(mod, cls.__name__)
+        float_linear = float_layer(mod)
+        qconfig = qconfig_of(mod, cls.__name__)
         new = cls(
             float_linear.in_features,
             float_linear.out_features,
@@ -219,7 +213,7 @@ class Conv2d(_WeightedQAT, nn.Conv2d):
 
     @classmethod
     def from_float(cls, mod: nn.Module) -> Conv2d:
-        conv = mod.conv if isinstance(mod, FloatConvReLU2d) else mod
+        conv = float_layer(mod)
         new = cls(
             conv.in_channels,
             conv.out_channels,
@@ -229,7 +223,7 @@ class Conv2d(_WeightedQAT, nn.Conv2d):
             conv.dilation,
             conv.groups,
             conv.bias is not None,
-            qconfig=_qconfig(mod, cls.__name__),
+            qconfig=qconfig_of(mod, cls.__name__),
         )
         return _take_params(new, conv, mod.training)
 

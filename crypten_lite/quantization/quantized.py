@@ -30,11 +30,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from crypten_lite.encoding import dequantize, quantize, quantized_linear, requantize
+from crypten_lite.encoding import dequantize, int8_gemm, quantize, quantized_linear, requantize
 from crypten_lite.encoding.qparams import normalize_qdtype
 from crypten_lite.errors import QuantizationError
 from crypten_lite.nn import Module
 from crypten_lite.nn import functional as F
+from crypten_lite.quantization.intrinsic import float_layer, qconfig_of
 from crypten_lite.tensor import MPCTensor
 
 __all__ = [
@@ -221,10 +222,7 @@ class DeQuantize(_QModule):
 
 def _weight_qparams(mod: Any, weight: F64, cls: str) -> tuple[QArray, F64, I64, int | None]:
     """Quantize ``weight`` with a fresh ``mod.qconfig.weight()`` observer (torch's contract)."""
-    qconfig = getattr(mod, "qconfig", None)
-    if qconfig is None:
-        raise QuantizationError(f"{cls}.from_float({_where(mod)}): module has no qconfig")
-    wobs = qconfig.weight()
+    wobs = qconfig_of(mod, cls).weight()
     wobs(weight)
     scale, zp = observer_qparams(wobs, f"{cls}.from_float weight")
     axis = getattr(wobs, "ch_axis", None) if scale.ndim == 1 else None
@@ -245,7 +243,8 @@ class _QWeighted(_QModule):
     (or broadcast per-tensor) ``w_scale``/``w_zero_point``, float ``bias``, output qparams."""
 
     relu_fused = False
-    _float_attr = ""
+    #: how a per-channel vector broadcasts against the accumulator (channels first)
+    axis_shape: tuple[int, ...] = (-1,)
 
     def __init__(
         self,
@@ -268,6 +267,10 @@ class _QWeighted(_QModule):
         self.w_zero_point = np.broadcast_to(
             np.asarray(w_zero_point, np.int64).reshape(-1), (channels,)
         )
+        #: ``w_q - z_w`` per channel, computed once (the accumulators and the encrypted twin)
+        self.weight_centered = weight_q.astype(np.int64) - self.w_zero_point.reshape(
+            (-1,) + (1,) * (weight_q.ndim - 1)
+        )
         self.bias = None if bias is None else np.asarray(bias, dtype=np.float64).reshape(-1)
         self.scale = float(scale)
         self.zero_point = int(zero_point)
@@ -279,7 +282,7 @@ class _QWeighted(_QModule):
     @classmethod
     def _from_float_args(cls, mod: Any) -> tuple[Any, dict[str, Any]]:
         """The float layer (``mod`` or its fused ``.linear``/``.conv``) and constructor args."""
-        inner = getattr(mod, cls._float_attr, mod) if cls.relu_fused else mod
+        inner = float_layer(mod)
         weight = np.asarray(inner.weight, dtype=np.float64)
         w_q, s_w, z_w, _ = _weight_qparams(mod, weight, cls.__name__)
         scale, zp, dtype, lo, hi = _out_qparams(mod, cls.__name__)
@@ -307,8 +310,6 @@ class _QWeighted(_QModule):
 class QuantizedLinear(_QWeighted):
     """torch.ao.nn.quantized.Linear: ``weight_q`` is ``(out_features, in_features)``."""
 
-    _float_attr = "linear"
-
     @property
     def in_features(self) -> int:
         return int(self.weight_q.shape[1])
@@ -327,6 +328,11 @@ class QuantizedLinear(_QWeighted):
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"scale={self.scale:.6g}, zero_point={self.zero_point}"
         )
+
+    def accumulate(self, x: QTensor) -> I64:
+        """``(x_q - z_x) @ (w_q - z_w)^T`` exactly (``encoding.int8_gemm``)."""
+        acc = int8_gemm(x.int_repr, self.weight_q, x.zero_point, self.w_zero_point)
+        return acc.astype(np.int64)
 
     def forward(self, *args: Any) -> Any:
         x = self._qinput(args[0])
@@ -361,7 +367,7 @@ class QuantizedLinearReLU(QuantizedLinear):
 class QuantizedConv2d(_QWeighted):
     """torch.ao.nn.quantized.Conv2d (zero padding means ``q = z_x``, as in torch)."""
 
-    _float_attr = "conv"
+    axis_shape = (-1, 1, 1)
 
     def __init__(
         self,
@@ -384,6 +390,7 @@ class QuantizedConv2d(_QWeighted):
         self.stride, self.padding = _pair(stride), _pair(padding)
         self.dilation = _pair(dilation)
         self.groups = int(groups)
+        self._weight_f64 = self.weight_centered.astype(np.float64)  # exact: |w - z| < 2^9
 
     @classmethod
     def from_float(cls, mod: Any) -> QuantizedConv2d:
@@ -406,8 +413,9 @@ class QuantizedConv2d(_QWeighted):
     def accumulate(self, x: QTensor) -> I64:
         """``conv(x_q - z_x, w_q - z_w)`` exactly (float64 GEMM of integers below 2^53)."""
         xc = x.int_repr.astype(np.float64) - float(x.zero_point)
-        wc = self.weight_q.astype(np.float64) - self.w_zero_point.reshape(-1, 1, 1, 1)
-        acc = F.conv2d(xc, wc, None, self.stride, self.padding, self.dilation, self.groups)
+        acc = F.conv2d(
+            xc, self._weight_f64, None, self.stride, self.padding, self.dilation, self.groups
+        )
         return np.asarray(acc).astype(np.int64)
 
     def forward(self, *args: Any) -> Any:

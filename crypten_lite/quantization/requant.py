@@ -193,7 +193,7 @@ def simulate(model: Module, x: Any, *, local_truncation: bool = True) -> Any:
     budget = 40 if local_truncation else 60
     out: Any = x
     for mod in _leaves(model):
-        if isinstance(mod, qm._QWeighted) and isinstance(out, qm.QTensor):
+        if isinstance(mod, qm.QuantizedLinear | qm.QuantizedConv2d) and isinstance(out, qm.QTensor):
             out = _simulate_weighted(mod, out, budget)
         else:
             out = mod(out)
@@ -207,15 +207,10 @@ def _leaves(model: Module) -> list[Module]:
     return [leaf for kid in kids for leaf in _leaves(kid)]
 
 
-def _simulate_weighted(mod: qm._QWeighted, x: qm.QTensor, budget: int) -> qm.QTensor:
+def _simulate_weighted(
+    mod: qm.QuantizedLinear | qm.QuantizedConv2d, x: qm.QTensor, budget: int
+) -> qm.QTensor:
     r = LayerQParams.of(mod).requant(x.scale, x.dtype, budget, True)
     bias = None if mod.bias is None else bias_term(mod.bias, mod.scale)
-    axis_shape: tuple[int, ...]
-    if isinstance(mod, qm.QuantizedConv2d):
-        acc, axis_shape = mod.accumulate(x), (-1, 1, 1)
-    else:
-        xc = x.int_repr.astype(np.float64) - x.zero_point
-        wc = mod.weight_q.astype(np.float64) - mod.w_zero_point[:, None]
-        acc, axis_shape = (xc @ wc.T).astype(np.int64), (-1,)
-    f = floor_requant(acc, bias, r, axis_shape)
+    f = floor_requant(mod.accumulate(x), bias, r, mod.axis_shape)
     return qm.QTensor((f + mod.zero_point).astype(mod.dtype), mod.scale, mod.zero_point)
