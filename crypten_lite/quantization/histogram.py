@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from crypten_lite.encoding import FLOAT32_EPS
 from crypten_lite.errors import QuantizationError
 from crypten_lite.quantization.observers import ObserverBase, QParams
 
@@ -71,7 +72,7 @@ class HistogramObserver(ObserverBase):
         reduce_range: bool = False,
         quant_min: int | None = None,
         quant_max: int | None = None,
-        eps: float = float(np.finfo(np.float32).eps),
+        eps: float = FLOAT32_EPS,
         is_dynamic: bool = False,
         upsample_rate: int = 16,
     ) -> None:

@@ -41,6 +41,12 @@ F32 = npt.NDArray[np.float32]
 QParams = tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]
 
 
+def _ema(old: Any, new: Any, constant: float) -> F32:
+    """``old + c (new - old)`` in float32: torch's moving-average min/max update."""
+    c = np.float32(constant)
+    return np.asarray(old + c * (new - old), dtype=np.float32)
+
+
 class ObserverBase(Module, ABC):
     """Common arguments and checks of all observers (``torch``'s
     ``UniformQuantizationObserverBase``).
@@ -207,9 +213,8 @@ class MovingAverageMinMaxObserver(MinMaxObserver):
             self.register_buffer("min_val", np.array(lo))
             self.register_buffer("max_val", np.array(hi))
             return
-        c = np.float32(self.averaging_constant)
-        self.register_buffer("min_val", np.array(self.min_val + c * (lo - self.min_val)))
-        self.register_buffer("max_val", np.array(self.max_val + c * (hi - self.max_val)))
+        self.register_buffer("min_val", _ema(self.min_val, lo, self.averaging_constant))
+        self.register_buffer("max_val", _ema(self.max_val, hi, self.averaging_constant))
 
 
 class PerChannelMinMaxObserver(ObserverBase):
@@ -277,9 +282,8 @@ class MovingAveragePerChannelMinMaxObserver(PerChannelMinMaxObserver):
     def _observe(self, x: npt.NDArray[np.float64]) -> None:
         lo, hi = self._channel_minmax(x)
         if self.has_observed:
-            c = np.float32(self.averaging_constant)
-            lo = self.min_val + c * (lo - self.min_val)
-            hi = self.max_val + c * (hi - self.max_val)
+            lo = _ema(self.min_val, lo, self.averaging_constant)
+            hi = _ema(self.max_val, hi, self.averaging_constant)
         self.register_buffer("min_val", lo)
         self.register_buffer("max_val", hi)
 

@@ -37,6 +37,7 @@ from crypten_lite.nn import Module
 from crypten_lite.nn import functional as F
 from crypten_lite.quantization.intrinsic import float_layer, qconfig_of
 from crypten_lite.tensor import MPCTensor
+from crypten_lite.tensor.shape import int_tuple
 
 __all__ = [
     "DeQuantize",
@@ -131,9 +132,9 @@ def _out_qparams(mod: Any, cls: str) -> tuple[float, int, np.dtype[np.integer], 
     return float(scale), int(zp), dtype, None, None
 
 
-def _pair(value: Any) -> tuple[int, int]:
-    a, b = (value, value) if isinstance(value, int | np.integer) else tuple(value)
-    return int(a), int(b)
+def _pair(value: Any, name: str) -> tuple[int, int]:
+    a, b = int_tuple(value, 2, name)
+    return a, b
 
 
 class _QModule(Module):
@@ -387,8 +388,8 @@ class QuantizedConv2d(_QWeighted):
         self.out_channels = weight_q.shape[0]
         self.in_channels = weight_q.shape[1] * groups
         self.kernel_size = (int(weight_q.shape[2]), int(weight_q.shape[3]))
-        self.stride, self.padding = _pair(stride), _pair(padding)
-        self.dilation = _pair(dilation)
+        self.stride, self.padding = _pair(stride, "stride"), _pair(padding, "padding")
+        self.dilation = _pair(dilation, "dilation")
         self.groups = int(groups)
         self._weight_f64 = self.weight_centered.astype(np.float64)  # exact: |w - z| < 2^9
 
@@ -469,9 +470,10 @@ class QuantizedMaxPool2d(_QModule):
         dilation: int | tuple[int, int] = 1,
     ) -> None:
         super().__init__()
-        self.kernel_size = _pair(kernel_size)
-        self.stride = self.kernel_size if stride is None else _pair(stride)
-        self.padding, self.dilation = _pair(padding), _pair(dilation)
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
+        self.padding = _pair(padding, "padding")
+        self.dilation = _pair(dilation, "dilation")
 
     @classmethod
     def from_float(cls, mod: Any) -> QuantizedMaxPool2d:

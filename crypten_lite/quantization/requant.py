@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from crypten_lite import ring
 from crypten_lite.errors import QuantizationError
 from crypten_lite.nn import Module
 from crypten_lite.protocols import beaver, comparison, truncation
@@ -41,11 +42,6 @@ BIAS_BITS = 16
 MAX_SHIFT = 40
 
 
-def u64(value: npt.ArrayLike) -> U64:
-    """Signed integers as ring elements (two's complement)."""
-    return np.asarray(value, dtype=np.int64).view(np.uint64)
-
-
 def requant_shift(acc_bound: float, mult_max: float, bias_bound: float, budget_bits: int) -> int:
     """Largest ``n <= 40`` with ``(acc_bound mult_max + bias_bound + 1) 2^n < 2^(budget_bits-1)``
     (all public); QuantizationError if that leaves fewer than 16 bits of multiplier precision."""
@@ -59,9 +55,14 @@ def requant_shift(acc_bound: float, mult_max: float, bias_bound: float, budget_b
     return n
 
 
-def budget_bits(session: Session) -> int:
+def _budget(local_truncation: bool) -> int:
     """``|v| < 2^40`` for 2-party local truncation (semantics.md §1.9), else ``2^60``."""
-    return 40 if truncation.truncation_method(session) == "local" else 60
+    return 40 if local_truncation else 60
+
+
+def budget_bits(session: Session) -> int:
+    """The pre-truncation magnitude budget (in bits) of ``session``'s truncation."""
+    return _budget(truncation.truncation_method(session) == "local")
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ def shared_requant(
     Rounds: truncation (0 local / 1 dealer) + 3 (one batched ``ltz``) + 1 (clamp product)."""
     rank0 = session.rank == 0
     n = r.shift
-    v = acc * u64(r.m0).reshape(axis_shape)
+    v = acc * ring.from_signed(r.m0).reshape(axis_shape)
     if bias is not None:
         v = v + bias.reshape(axis_shape) * np.uint64(1 << (n - BIAS_BITS))
     if rank0 and exact:  # exact: floor(x + 1/2); stochastic: floor(x) + Bernoulli(frac x)
@@ -162,7 +163,7 @@ def shared_requant(
     pieces: list[U64] = [v - (t << np.uint64(n))] if exact else []
     for bound in (r.low, None if r.high is None else r.high + 1):
         if bound is not None:
-            pieces.append(base - u64(bound * unit) if rank0 else base.copy())
+            pieces.append(base - ring.from_signed(bound * unit) if rank0 else base.copy())
     if not pieces:
         return t
     bits = comparison.ltz(session, np.concatenate([p.reshape(-1) for p in pieces]))
@@ -173,11 +174,11 @@ def shared_requant(
     lefts, rights = [], []
     if r.low is not None:
         lefts.append(rest.pop(0))  # [f < L]
-        rights.append((u64(r.low) if rank0 else zero) - f)
+        rights.append((ring.from_signed(r.low) if rank0 else zero) - f)
     if r.high is not None:
         below = rest.pop(0)  # [f < H + 1]; [f > H] = 1 - below
         lefts.append((one if rank0 else zero) - below)
-        rights.append((u64(r.high) if rank0 else zero) - f)
+        rights.append((ring.from_signed(r.high) if rank0 else zero) - f)
     if not lefts:  # exact rounding of a layer without clamps
         return f
     prods = beaver.mul(session, np.stack(lefts), np.stack(rights))
@@ -190,7 +191,7 @@ def simulate(model: Module, x: Any, *, local_truncation: bool = True) -> Any:
     twin's integer requantization (``exact=True, saturate=True``) instead of float rounding:
     exactly what the twin computes (barring 2-party truncation failures). ``local_truncation``:
     size shifts for the 2^40 budget of 2-party local truncation, else for the dealer's 2^60."""
-    budget = 40 if local_truncation else 60
+    budget = _budget(local_truncation)
     out: Any = x
     for mod in _leaves(model):
         if isinstance(mod, qm.QuantizedLinear | qm.QuantizedConv2d) and isinstance(out, qm.QTensor):
