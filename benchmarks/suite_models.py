@@ -12,7 +12,7 @@ the plaintext int8 model (in-process rows) and the largest deviation in int8 out
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -26,7 +26,6 @@ from benchmarks.record import BenchRecord
 from crypten_lite import nn
 from crypten_lite import quantization as quant
 from crypten_lite.quantization.encrypted import encrypt_quantized, share_quantized
-from crypten_lite.runtime.testing import run_parties
 
 __all__ = ["cases", "run"]
 
@@ -68,17 +67,21 @@ _BUILD = {"mlp": mlp, "lenet": lenet}
 _INPUT = {"mlp": (784,), "lenet": (1, 28, 28)}
 
 
-def int8_model(name: str) -> nn.Sequential:
-    """The float model ``name`` quantized: stubs, fused, calibrated on public data, converted."""
+@functools.cache
+def _converted(name: str) -> nn.Sequential:
     layers = list(_BUILD[name]())  # type: ignore[call-overload]
     wrapped = nn.Sequential(quant.QuantStub(), *layers, quant.DeQuantStub())
     wrapped.eval()
     fused = quant.fuse_modules(wrapped, [[str(a + 1), str(b + 1)] for a, b in _FUSE[name]])
     fused.qconfig = quant.mpc_qconfig()  # type: ignore[attr-defined]
-    prepared = quant.prepare(fused)
     calibration = np.random.default_rng(23).uniform(0, 1, size=(64, *_INPUT[name]))
-    prepared(calibration)
-    return quant.convert(prepared)
+    return quant.quantize(fused, lambda model, x: model(x), calibration)
+
+
+def int8_model(name: str) -> nn.Sequential:
+    """The float model ``name`` quantized: stubs, fused, calibrated on public data, converted
+    (once per process; each caller gets its own copy, since encryption rewrites it)."""
+    return copy.deepcopy(_converted(name))
 
 
 def _int8_prepare(
@@ -151,12 +154,13 @@ def cases(quick: bool) -> list[OpCase]:
     )
 
 
-def _int8_extra(case: OpCase, value: list[float]) -> dict[str, Any]:
+def _int8_extra(case: OpCase, results: list[suite_ops.PartyResult]) -> dict[str, Any]:
     """Argmax agreement of the private logits with the float and the plaintext int8 model,
     and their largest distance from the plaintext int8 logits in output steps."""
     name = case.name.split("-int8")[0]
     x = case.inputs(np.random.default_rng(11))[1]
-    qmodel = int8_model(name)
+    qmodel = _converted(name)  # read only
+    value = results[0].value
     int8_logits = np.asarray(qmodel(x))
     float_logits = np.asarray(_BUILD[name]()(x))
     got = np.asarray(value).reshape(int8_logits.shape)
@@ -168,27 +172,11 @@ def _int8_extra(case: OpCase, value: list[float]) -> dict[str, Any]:
     }
 
 
-def _run_case(session: cl.Session, case: OpCase, reps: int) -> suite_ops.PartyResult:
-    return suite_ops.run_case(session, case, reps)
-
-
 def run(reps: int, quick: bool) -> list[BenchRecord]:
     """Every model, 2 and 3 parties, in-process with the trusted dealer."""
     rows = []
     for case in cases(quick):
         for world_size in (2, 3):
-            with suite_ops.one_blas_thread():
-                results = run_parties(
-                    functools.partial(_run_case, case=case, reps=reps),
-                    world_size,
-                    provider="TrustedDealer",
-                    timeout_s=3600,
-                )
-            row = suite_ops.record_of(
-                case, results, world_size, reps, "TrustedDealer", "inprocess", "models"
-            )
-            if "-int8" in case.name:
-                extra = {**row.extra, **_int8_extra(case, results[0].value)}
-                row = dataclasses.replace(row, extra=extra)
-            rows.append(row)
+            extra = _int8_extra if "-int8" in case.name else None
+            rows.append(suite_ops.measure(case, world_size, reps, "TrustedDealer", "models", extra))
     return rows

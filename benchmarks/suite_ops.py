@@ -6,6 +6,7 @@ CrypTen's published-in-the-issue numbers on a comparable 2-core machine are atta
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import statistics
 import time
@@ -21,7 +22,7 @@ from benchmarks.opcase import Array, OpCase
 from benchmarks.record import BenchRecord, Timing, time_call
 from crypten_lite.runtime.testing import run_parties
 
-__all__ = ["PartyResult", "cases", "one_blas_thread", "record_of", "run", "run_case"]
+__all__ = ["PartyResult", "cases", "measure", "one_blas_thread", "record_of", "run", "run_case"]
 
 SUITE = "ops"
 
@@ -168,9 +169,15 @@ def one_blas_thread() -> contextlib.AbstractContextManager[object]:
     return limits
 
 
-def _measure(
-    case: OpCase, world_size: int, reps: int, provider: str, suite: str = SUITE
+def measure(
+    case: OpCase,
+    world_size: int,
+    reps: int,
+    provider: str,
+    suite: str = SUITE,
+    extra: Callable[[OpCase, list[PartyResult]], dict[str, Any]] | None = None,
 ) -> BenchRecord:
+    """One in-process row; ``extra(case, results)`` adds columns to the record's extra."""
     with one_blas_thread():
         results = run_parties(
             lambda session: run_case(session, case, reps),
@@ -178,7 +185,10 @@ def _measure(
             provider=provider,
             timeout_s=3600,
         )
-    return record_of(case, results, world_size, reps, provider, "inprocess", suite)
+    row = record_of(case, results, world_size, reps, provider, "inprocess", suite)
+    if extra is None:
+        return row
+    return dataclasses.replace(row, extra={**row.extra, **extra(case, results)})
 
 
 def run(reps: int, quick: bool) -> list[BenchRecord]:
@@ -186,5 +196,5 @@ def run(reps: int, quick: bool) -> list[BenchRecord]:
     rows = []
     for case in cases(quick):
         for world_size in (2, 3):
-            rows.append(_measure(case, world_size, reps, "TrustedDealer"))
+            rows.append(measure(case, world_size, reps, "TrustedDealer"))
     return rows

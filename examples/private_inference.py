@@ -70,6 +70,17 @@ class Result:
     wall_seconds: float
 
 
+def trained_model(name: str, x_train: Any, y_train: Any) -> tuple[nn.Sequential, tuple[int, ...]]:
+    """The float model ``name`` trained on the digits split, and its per-image input shape."""
+    shape: tuple[int, ...] = (64,) if name == "mlp" else (1, 8, 8)
+    if name == "mlp":
+        model, state = build_mlp(), train_digits.train_mlp(x_train, y_train)
+    else:
+        model, state = build_cnn(), train_digits.train_cnn(x_train, y_train)
+    model.load_state_dict(state).eval()
+    return model, shape
+
+
 def run_model(
     name: str, x_train: Any, y_train: Any, x_test: Any, y_test: Any, batch: int
 ) -> Result:
@@ -77,13 +88,7 @@ def run_model(
     ``x_test`` in batches; every party calls this with the same arguments."""
     session = cl.current_session()
     data_owner = 1 % session.world_size
-    if name == "mlp":
-        model, state = build_mlp(), train_digits.train_mlp(x_train, y_train)
-        shape: tuple[int, ...] = (64,)
-    else:
-        model, state = build_cnn(), train_digits.train_cnn(x_train, y_train)
-        shape = (1, 8, 8)
-    model.load_state_dict(state).eval()
+    model, shape = trained_model(name, x_train, y_train)
     plain_logits = np.asarray(model(x_test.reshape(-1, *shape)))  # same code, plaintext
 
     session.stats.reset()
@@ -133,20 +138,12 @@ def quantize_model(
 ) -> tuple[nn.Module, nn.Module, tuple[int, ...]]:
     """The trained float model and its int8 version: stubs, Linear/Conv+ReLU fused, observed
     on the training split (calibration), converted."""
-    if name == "mlp":
-        model, state = build_mlp(), train_digits.train_mlp(x_train, y_train)
-        shape: tuple[int, ...] = (64,)
-    else:
-        model, state = build_cnn(), train_digits.train_cnn(x_train, y_train)
-        shape = (1, 8, 8)
-    model.load_state_dict(state).eval()
-    assert isinstance(model, nn.Sequential)
+    model, shape = trained_model(name, x_train, y_train)
     wrapped = nn.Sequential(quant.QuantStub(), *model, quant.DeQuantStub()).eval()
     fused = quant.fuse_modules(wrapped, [["1", "2"]])
     fused.qconfig = quant.mpc_qconfig(observer)  # type: ignore[attr-defined]
-    prepared = quant.prepare(fused)
-    prepared(x_train.reshape(-1, *shape))  # calibrate
-    return model, quant.convert(prepared), shape
+    calibration = x_train.reshape(-1, *shape)
+    return model, quant.quantize(fused, lambda m, x: m(x), calibration), shape
 
 
 def run_int8(
