@@ -509,5 +509,6 @@ class QuantizedFlatten(_QModule):
 
     def forward(self, *args: Any) -> Any:
         x = self._qinput(args[0])
-        flat = F.flatten(x.int_repr.astype(np.float64), self.start_dim, self.end_dim)
-        return x.with_repr(np.asarray(flat).astype(np.int64))
+        # F.flatten of an array is a reshape of any dtype: no float round trip, no copy
+        flat = F.flatten(x.int_repr, self.start_dim, self.end_dim)  # type: ignore[arg-type]
+        return x.with_repr(np.asarray(flat))
