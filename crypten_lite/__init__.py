@@ -5,7 +5,9 @@ The package namespace holds the safe public API only; importing it has no side e
 
 from __future__ import annotations
 
-from crypten_lite import encoding, errors, mpc, named, nn, ring
+from crypten_lite import autograd, encoding, errors, mpc, named, nn, optim, ring
+from crypten_lite.autograd import Parameter, Variable, no_grad
+from crypten_lite.checkpoint import load, save
 from crypten_lite.config import SessionConfig
 from crypten_lite.config_report import show_config
 from crypten_lite.session import Session, current_session
@@ -13,18 +15,25 @@ from crypten_lite.tensor import MPCTensor, cat, cryptensor, stack
 
 __all__ = [
     "MPCTensor",
+    "Parameter",
+    "Variable",
     "Session",
     "SessionConfig",
     "__version__",
+    "autograd",
     "cat",
     "cryptensor",
     "current_session",
     "encoding",
     "errors",
+    "load",
     "mpc",
     "named",
     "nn",
+    "no_grad",
+    "optim",
     "ring",
+    "save",
     "show_config",
     "stack",
 ]

@@ -41,7 +41,7 @@ class NamedArray(ShapeMixin):
             names = self._names
         return NamedArray(out, names)
 
-    def _check_other(self, other: Any) -> None:
+    def _check_other(self, other: Any, *, integer_ok: bool = False) -> None:
         if not isinstance(other, NamedArray):
             raise TypeError("cat/stack of a NamedArray needs NamedArrays")
 

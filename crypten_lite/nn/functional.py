@@ -20,7 +20,8 @@ from typing import Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from crypten_lite.tensor import MPCTensor
+from crypten_lite.autograd import Variable, ops_arith, ops_conv, ops_shape, ops_unary
+from crypten_lite.tensor import MPCTensor, plain
 from crypten_lite.tensor.shape import int_tuple
 
 __all__ = [
@@ -47,18 +48,18 @@ __all__ = [
 ]
 
 F64: TypeAlias = npt.NDArray[np.float64]
-Tensor: TypeAlias = "F64 | MPCTensor"
+Tensor: TypeAlias = "F64 | MPCTensor | Variable"
 
 
 def is_encrypted(x: object) -> bool:
-    """True for a secret-shared tensor."""
-    return isinstance(x, MPCTensor)
+    """True for a secret-shared tensor (also inside an autograd Variable)."""
+    return isinstance(x, MPCTensor) or (isinstance(x, Variable) and x.is_encrypted)
 
 
 def as_input(x: Any, where: str) -> Tensor:
     """Accept an MPCTensor or a real numeric numpy array (as float64); ``where`` names the
     layer in the error raised for anything else."""
-    if isinstance(x, MPCTensor):
+    if isinstance(x, MPCTensor | Variable):
         return x
     if isinstance(x, np.ndarray) and (
         np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)
@@ -85,6 +86,9 @@ def _two(value: int | tuple[int, ...]) -> tuple[int, int]:
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x @ weight.T + bias`` with torch's ``(out, in)`` weight layout."""
     out: Tensor
+    if isinstance(x, Variable) or isinstance(weight, Variable) or isinstance(bias, Variable):
+        out = ops_arith.matmul(x, ops_shape.transpose(weight, 0, 1))
+        return out if bias is None else ops_arith.add(out, bias)
     if isinstance(weight, MPCTensor):
         wt = weight.t()
         out = x.matmul(wt) if isinstance(x, MPCTensor) else wt.rmatmul(x)
@@ -97,28 +101,6 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return out
 
 
-def _conv_np(
-    x: F64,
-    w: F64,
-    stride: tuple[int, int],
-    padding: tuple[int, int],
-    dilation: tuple[int, int],
-    groups: int,
-) -> F64:
-    """Exact float64 conv2d (torch semantics) by sliding windows."""
-    n, c, _, _ = x.shape
-    o, cg, kh, kw = w.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (padding[0], padding[0]), (padding[1], padding[1])))
-    eh, ew = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
-    win = np.lib.stride_tricks.sliding_window_view(xp, (eh, ew), axis=(2, 3))
-    win = win[:, :, :: stride[0], :: stride[1], :: dilation[0], :: dilation[1]]
-    oh, ow = win.shape[2], win.shape[3]
-    win = win.reshape(n, groups, c // groups, oh, ow, kh, kw)
-    wg = w.reshape(groups, o // groups, cg, kh, kw)
-    out = np.einsum("ngcyxhw,gochw->ngoyx", win, wg, optimize=True)
-    return np.asarray(out.reshape(n, o, oh, ow), dtype=np.float64)
-
-
 def _conv(
     dims: int,
     x: Tensor,
@@ -129,6 +111,11 @@ def _conv(
     dilation: int | tuple[int, ...],
     groups: int,
 ) -> Tensor:
+    if isinstance(x, Variable) or isinstance(weight, Variable) or isinstance(bias, Variable):
+        inp = x if isinstance(x, Variable) else Variable(x)
+        if dims == 1:
+            return inp.conv1d(weight, bias, stride, padding, dilation, groups)
+        return inp.conv2d(weight, bias, stride, padding, dilation, groups)
     if isinstance(weight, MPCTensor) and not isinstance(x, MPCTensor):
         x = trivial_share(x, weight)
     if isinstance(x, MPCTensor):
@@ -142,7 +129,7 @@ def _conv(
         for v, n in ((stride, "stride"), (padding, "padding"), (dilation, "dilation"))
     )
     if dims == 1:
-        out = _conv_np(
+        out = plain.conv2d(
             x[:, :, None, :],
             weight[:, :, None, :],
             (1, st[0]),
@@ -151,7 +138,7 @@ def _conv(
             groups,
         )[:, :, 0, :]
     else:
-        out = _conv_np(x, weight, (st[0], st[1]), (pd[0], pd[1]), (dl[0], dl[1]), groups)
+        out = plain.conv2d(x, weight, (st[0], st[1]), (pd[0], pd[1]), (dl[0], dl[1]), groups)
     result: Tensor = out
     if bias is not None:
         result = result + bias.reshape((1, -1) + (1,) * dims)
@@ -186,12 +173,16 @@ def conv2d(
 
 # -- activations ---------------------------------------------------------------------------
 def relu(x: Tensor) -> Tensor:
+    if isinstance(x, Variable):
+        return ops_unary.relu(x)
     if isinstance(x, MPCTensor):
         return x.relu()
     return np.maximum(x, 0.0)
 
 
 def sigmoid(x: Tensor) -> Tensor:
+    if isinstance(x, Variable):
+        return ops_unary.sigmoid(x)
     if isinstance(x, MPCTensor):
         return x.sigmoid()
     e = np.exp(-np.abs(x))
@@ -199,6 +190,8 @@ def sigmoid(x: Tensor) -> Tensor:
 
 
 def tanh(x: Tensor) -> Tensor:
+    if isinstance(x, Variable):
+        return ops_unary.tanh(x)
     if isinstance(x, MPCTensor):
         return x.tanh()
     return np.tanh(x)
@@ -209,6 +202,8 @@ _ERF = np.frompyfunc(math.erf, 1, 1)
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     """GELU; on MPCTensors always the library's approximation of the exact (erf) form."""
+    if isinstance(x, Variable):  # differentiable: the exact (erf) form, as on MPCTensors
+        return ops_unary.gelu(x)
     if isinstance(x, MPCTensor):
         return x.gelu()
     if approximate == "tanh":
@@ -219,6 +214,8 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 
 
 def softmax(x: Tensor, dim: int) -> Tensor:
+    if isinstance(x, Variable):
+        return ops_unary.softmax(x, dim)
     if isinstance(x, MPCTensor):
         return x.softmax(dim)
     e = np.exp(x - np.max(x, axis=dim, keepdims=True))
@@ -226,6 +223,8 @@ def softmax(x: Tensor, dim: int) -> Tensor:
 
 
 def log_softmax(x: Tensor, dim: int) -> Tensor:
+    if isinstance(x, Variable):
+        return ops_unary.log_softmax(x, dim)
     if isinstance(x, MPCTensor):
         return x.log_softmax(dim)
     shifted = x - np.max(x, axis=dim, keepdims=True)
@@ -236,7 +235,7 @@ def log_softmax(x: Tensor, dim: int) -> Tensor:
 def dropout(x: Tensor, p: float, training: bool, rng: np.random.Generator) -> Tensor:
     """Inverted dropout on plaintext arrays in training; identity in eval and on MPCTensors
     (secure inference has no use for it, and a public mask would leak nothing useful)."""
-    if not training or isinstance(x, MPCTensor) or p == 0.0:
+    if not training or isinstance(x, MPCTensor | Variable) or p == 0.0:
         return x
     if p == 1.0:
         return np.zeros_like(x)
@@ -245,22 +244,6 @@ def dropout(x: Tensor, p: float, training: bool, rng: np.random.Generator) -> Te
 
 
 # -- pooling and shape ---------------------------------------------------------------------
-def _windows(
-    x: F64,
-    ks: tuple[int, ...],
-    st: tuple[int, ...],
-    pd: tuple[int, ...],
-    dl: tuple[int, ...],
-    fill: float,
-) -> F64:
-    """``(..., oH, oW, kH, kW)`` windows of the last two dims after padding with ``fill``."""
-    pads = [(0, 0)] * (x.ndim - 2) + [(pd[0], pd[0]), (pd[1], pd[1])]
-    xp = np.pad(x, pads, constant_values=fill)
-    eh, ew = dl[0] * (ks[0] - 1) + 1, dl[1] * (ks[1] - 1) + 1
-    win = np.lib.stride_tricks.sliding_window_view(xp, (eh, ew), axis=(-2, -1))
-    return win[..., :: st[0], :: st[1], :: dl[0], :: dl[1]]
-
-
 def max_pool2d(
     x: Tensor,
     kernel_size: int | tuple[int, ...],
@@ -268,6 +251,8 @@ def max_pool2d(
     padding: int | tuple[int, ...] = 0,
     dilation: int | tuple[int, ...] = 1,
 ) -> Tensor:
+    if isinstance(x, Variable):
+        return ops_conv.max_pool2d(x, kernel_size, stride, padding, dilation)
     if isinstance(x, MPCTensor):
         return x.max_pool2d(
             _two(kernel_size),
@@ -277,7 +262,7 @@ def max_pool2d(
         )
     ks = int_tuple(kernel_size, 2, "kernel_size")
     st = ks if stride is None else int_tuple(stride, 2, "stride")
-    win = _windows(
+    win = plain.windows(
         x, ks, st, int_tuple(padding, 2, "padding"), int_tuple(dilation, 2, "dilation"), -np.inf
     )
     return np.asarray(win.max(axis=(-2, -1)), dtype=np.float64)
@@ -290,6 +275,8 @@ def avg_pool2d(
     padding: int | tuple[int, ...] = 0,
 ) -> Tensor:
     """torch avg_pool2d with ``count_include_pad=True``."""
+    if isinstance(x, Variable):
+        return ops_conv.avg_pool2d(x, kernel_size, stride, padding)
     if isinstance(x, MPCTensor):
         return x.avg_pool2d(
             _two(kernel_size),
@@ -298,11 +285,13 @@ def avg_pool2d(
         )
     ks = int_tuple(kernel_size, 2, "kernel_size")
     st = ks if stride is None else int_tuple(stride, 2, "stride")
-    win = _windows(x, ks, st, int_tuple(padding, 2, "padding"), (1, 1), 0.0)
+    win = plain.windows(x, ks, st, int_tuple(padding, 2, "padding"), (1, 1), 0.0)
     return np.asarray(win.mean(axis=(-2, -1)), dtype=np.float64)
 
 
 def adaptive_avg_pool2d(x: Tensor, output_size: int | tuple[int, ...]) -> Tensor:
+    if isinstance(x, Variable):
+        return ops_conv.adaptive_avg_pool2d(x, output_size)
     if isinstance(x, MPCTensor):
         return x.adaptive_avg_pool2d(_two(output_size))
     out_h, out_w = int_tuple(output_size, 2, "output_size")
@@ -317,6 +306,8 @@ def adaptive_avg_pool2d(x: Tensor, output_size: int | tuple[int, ...]) -> Tensor
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    if isinstance(x, Variable):
+        return ops_shape.flatten(x, start_dim, end_dim)
     if isinstance(x, MPCTensor):
         return x.flatten(start_dim, end_dim)
     nd = x.ndim
@@ -337,7 +328,7 @@ def batch_norm(
     per-channel scale and shift are computed in numpy (one public multiply on the input);
     encrypted statistics: ``inv_sqrt`` of the shared ``running_var + eps``."""
     inv: Tensor
-    if isinstance(running_var, MPCTensor):
+    if isinstance(running_var, MPCTensor | Variable):
         inv = (running_var + eps).inv_sqrt()
     else:
         inv = 1.0 / np.sqrt(running_var + eps)
@@ -359,7 +350,7 @@ def layer_norm(
     """Normalize over the last ``n_dims`` dims (biased variance), then the affine map."""
     dims = tuple(range(x.ndim - n_dims, x.ndim))
     out: Tensor
-    if isinstance(x, MPCTensor):
+    if isinstance(x, MPCTensor | Variable):
         centered = x - x.mean(dims, keepdim=True)
         var = (centered * centered).mean(dims, keepdim=True)
         out = centered * (var + eps).inv_sqrt()

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from crypten_lite.autograd import Parameter, Variable
 from crypten_lite.errors import ShareError
 from crypten_lite.session import Session, current_session
 from crypten_lite.tensor import MPCTensor, cryptensor
@@ -22,6 +23,12 @@ from crypten_lite.tensor import MPCTensor, cryptensor
 __all__ = ["Module", "Sequential"]
 
 _INTERNAL = frozenset({"_parameters", "_buffers", "_modules", "training", "_encrypted"})
+
+
+def _is_float(value: Any) -> bool:
+    return isinstance(value, MPCTensor) or (
+        isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating)
+    )
 
 
 def _to_numpy(value: Any, key: str) -> np.ndarray[Any, Any]:
@@ -150,14 +157,23 @@ class Module:
             for name, value in (*params.items(), *buffers.items()):
                 if value is not None:
                     key = f"{mod_name}.{name}" if mod_name else name
+                    if isinstance(value, Variable):
+                        value = value.data
                     out[key] = value.copy() if isinstance(value, np.ndarray) else value
         return out
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> Module:
-        """Copy values (numpy arrays or torch tensors) into this plaintext module. Shapes
-        must match; with ``strict`` the keys must match exactly. Returns the module."""
-        if self.encrypted:
-            raise RuntimeError("load_state_dict needs a plaintext module; call decrypt() first")
+        """Copy values into this module: numpy arrays or torch tensors into a plaintext
+        module, or MPCTensors (shares, e.g. from ``cl.load``) into a plaintext or encrypted
+        one, which then holds those shares and is encrypted. Shapes must match; with
+        ``strict`` the keys must match exactly. A Parameter keeps its identity (optimizers
+        holding it see the new value). Returns the module."""
+        shares = any(isinstance(v, MPCTensor) for v in state_dict.values())
+        if self.encrypted and not shares:
+            raise RuntimeError(
+                "load_state_dict into an encrypted module needs shares (MPCTensors); "
+                "call decrypt() first to load plaintext values"
+            )
         slots: dict[str, tuple[dict[str, Any], str]] = {}
         for mod_name, module in self.named_modules():
             params, buffers, _ = module._tables()
@@ -176,16 +192,26 @@ class Module:
         for key, (table, name) in slots.items():
             if key not in state_dict:
                 continue
-            new = _to_numpy(state_dict[key], key)
+            given = state_dict[key]
             old = table[name]
-            if new.shape != old.shape:
+            new: Any = given if isinstance(given, MPCTensor) else _to_numpy(given, key)
+            if tuple(new.shape) != tuple(old.shape):
                 raise ValueError(
                     f"load_state_dict: {key} has shape {tuple(old.shape)} in the model but "
                     f"{tuple(new.shape)} in the state dict"
                 )
-            updates.append((table, name, new.astype(old.dtype)))
+            reference = old.data if isinstance(old, Variable) else old
+            if isinstance(new, np.ndarray) and isinstance(reference, np.ndarray):
+                new = new.astype(reference.dtype)
+            updates.append((table, name, new))
         for table, name, new in updates:  # all checked before anything changes
-            table[name] = new
+            if isinstance(table[name], Variable):
+                table[name].data = new
+            else:
+                table[name] = new
+        if shares:
+            for module in self.modules():
+                module._encrypted = True
         return self
 
     # -- encryption --------------------------------------------------------------------------
@@ -206,9 +232,14 @@ class Module:
             params, buffers, _ = module._tables()
             for table in (params, buffers):
                 for name, value in table.items():
-                    if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating):
-                        mine = value if session.rank == src else None
-                        table[name] = cryptensor(mine, src=src, session=session)
+                    plain = value.data if isinstance(value, Variable) else value
+                    if isinstance(plain, np.ndarray) and np.issubdtype(plain.dtype, np.floating):
+                        mine = plain if session.rank == src else None
+                        shared = cryptensor(mine, src=src, session=session)
+                        if isinstance(value, Variable):
+                            value.data, value.grad = shared, None
+                        else:
+                            table[name] = shared
             module._encrypted = True
         return self
 
@@ -219,10 +250,35 @@ class Module:
             params, buffers, _ = module._tables()
             for table in (params, buffers):
                 for name, value in table.items():
-                    if isinstance(value, MPCTensor):
+                    if isinstance(value, Variable) and isinstance(value.data, MPCTensor):
+                        value.data, value.grad = np.asarray(value.data.get_plain_text()), None
+                    elif isinstance(value, MPCTensor):
                         table[name] = value.get_plain_text()
             module._encrypted = False
         return self
+
+    # -- training ----------------------------------------------------------------------------
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Make every floating-point parameter an autograd :class:`Parameter` (a leaf whose
+        ``.grad`` backward fills and optimizers update in place) that requires a gradient, or
+        freeze them (``False``). Call it before building an optimizer; plain inference does
+        not need it. Returns the module."""
+        if not isinstance(requires_grad, bool):
+            raise TypeError(f"requires_grad_ expects a bool, got {type(requires_grad).__name__}")
+        for module in self.modules():
+            params = module._tables()[0]
+            for name, value in params.items():
+                if isinstance(value, Variable):
+                    value.requires_grad = requires_grad
+                elif value is not None and _is_float(value):
+                    params[name] = Parameter(value, requires_grad=requires_grad)
+        return self
+
+    def zero_grad(self) -> None:
+        """Drop the gradients of every parameter (before the next backward)."""
+        for value in self.parameters():
+            if isinstance(value, Variable):
+                value.grad = None
 
     # -- calling -----------------------------------------------------------------------------
     def forward(self, *args: Any) -> Any:

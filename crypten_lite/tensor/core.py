@@ -200,9 +200,12 @@ class MPCTensor(ApproxMixin, CompareMixin, ShapeMixin, LinearMixin):
             )
 
     # -- operand handling ---------------------------------------------------------------------
-    def _check_other(self, other: MPCTensor) -> None:
+    def _check_other(self, other: MPCTensor, *, integer_ok: bool = False) -> None:
+        """Same session, arithmetic shares, same precision (or, with ``integer_ok``, one of
+        the two an integer tensor of precision 0)."""
         self._session.check_same(other._session)
-        if other.precision != self.precision:
+        mixed = integer_ok and 0 in (self.precision, other.precision)
+        if not mixed and other.precision != self.precision:
             raise ValueError(f"precision mismatch: {self.precision} and {other.precision}")
         if self.ptype != ARITHMETIC or other.ptype != ARITHMETIC:
             raise TypeError("arithmetic on binary shares: convert with .to(cl.mpc.arithmetic)")
@@ -264,14 +267,18 @@ class MPCTensor(ApproxMixin, CompareMixin, ShapeMixin, LinearMixin):
     def mul(self, other: Any) -> MPCTensor:
         """Elementwise product. Private * private: 1 Beaver round + truncation (0 rounds with
         2-party local truncation, 1 with the dealer's). Private * integer: local and exact.
-        Private * real: local product and one truncation."""
+        Private * real: local product and one truncation. A private integer tensor
+        (precision 0, e.g. a comparison bit or a mask) times a fixed-point one keeps the
+        fixed-point precision and needs no truncation: 1 round, exact."""
         self._require_arith()
         if isinstance(other, MPCTensor):
-            self._check_other(other)
+            self._check_other(other, integer_ok=True)
             shape = _broadcast_or_raise("mul", self.shape, other.shape)
             names = self._names_with(other)  # a name clash fails before a triple is used
             product = beaver.mul(self._session, lift(self._share), lift(other._share))
-            return self._wrap(product.reshape(shape), names=names).truncate(self.precision)
+            low, high = sorted((self.precision, other.precision))
+            out = self._wrap(product.reshape(shape), precision=high, names=names)
+            return out.truncate(low) if low else out
         return self._mul_public(_public_array(other))
 
     def _mul_public(self, value: F64 | npt.NDArray[np.int64]) -> MPCTensor:
@@ -328,18 +335,38 @@ class MPCTensor(ApproxMixin, CompareMixin, ShapeMixin, LinearMixin):
         z = ring.matmul(public, self._share)
         return self._wrap(z, names=names).truncate(self.precision)
 
-    __add__ = add
-    __radd__ = add
-    __sub__ = sub
-    __mul__ = mul
-    __rmul__ = mul
-    __truediv__ = div
-    __matmul__ = matmul
-    __rmatmul__ = rmatmul
-    __neg__ = neg
+    # Operators return NotImplemented for an operand of a higher ``__array_priority__``
+    # (an autograd Variable), so that operand's reflected operator records the operation.
+    def _defers_to(self, other: Any) -> bool:
+        priority = getattr(other, "__array_priority__", 0)
+        return isinstance(priority, int | float) and priority > self.__array_priority__
 
-    def __rsub__(self, other: Any) -> MPCTensor:
-        return self.neg().add(other)
+    def __add__(self, other: Any) -> Any:
+        return NotImplemented if self._defers_to(other) else self.add(other)
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Any) -> Any:
+        return NotImplemented if self._defers_to(other) else self.sub(other)
+
+    def __rsub__(self, other: Any) -> Any:
+        return NotImplemented if self._defers_to(other) else self.neg().add(other)
+
+    def __mul__(self, other: Any) -> Any:
+        return NotImplemented if self._defers_to(other) else self.mul(other)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: Any) -> Any:
+        return NotImplemented if self._defers_to(other) else self.div(other)
+
+    def __matmul__(self, other: Any) -> Any:
+        return NotImplemented if self._defers_to(other) else self.matmul(other)
+
+    def __rmatmul__(self, other: Any) -> Any:
+        return NotImplemented if self._defers_to(other) else self.rmatmul(other)
+
+    __neg__ = neg
 
     def __pos__(self) -> MPCTensor:
         return self
