@@ -37,7 +37,7 @@ class Node:
     """One recorded operation: its name (for errors), its differentiable inputs (None where an
     input needs no gradient) and its backward closure (None once freed)."""
 
-    __slots__ = ("backward_fn", "inputs", "name")
+    __slots__ = ("backward_fn", "inputs", "name", "sigmoid_of")
 
     def __init__(
         self, name: str, inputs: tuple[Variable | None, ...], backward_fn: BackwardFn
@@ -45,23 +45,30 @@ class Node:
         self.name = name
         self.inputs = inputs
         self.backward_fn: BackwardFn | None = backward_fn
+        #: For a sigmoid node, its input: a loss of ``sigmoid(z)`` (BCE) sends its gradient
+        #: straight to ``z`` (``p - y``), skipping the sigmoid and its ``1 / p(1-p)``.
+        self.sigmoid_of: Variable | None = None
 
     def __repr__(self) -> str:
         return f"<{self.name}Backward>"
 
 
 def record(
-    value: Value, inputs: Sequence[Variable | None], backward_fn: BackwardFn, name: str
+    value: Value | Variable,
+    inputs: Sequence[Variable | None],
+    backward_fn: BackwardFn,
+    name: str,
 ) -> Variable:
-    """The Variable holding ``value``; with a node when recording is on and some input
-    requires a gradient (inputs that do not are stored as None)."""
+    """The Variable holding ``value`` (or ``value`` itself when it is a fresh, e.g.
+    deferred, Variable); with a node when recording is on and some input requires a gradient
+    (inputs that do not are stored as None)."""
     from crypten_lite.autograd.variable import Variable  # the class is built above this module
 
+    out = value if isinstance(value, Variable) else Variable(value)
     needs = tuple(v if v is not None and v.requires_grad else None for v in inputs)
-    if not is_grad_enabled() or all(v is None for v in needs):
-        return Variable(value)
-    out = Variable(value, requires_grad=True)
-    out.grad_fn = Node(name, needs, backward_fn)
+    if is_grad_enabled() and any(v is not None for v in needs):
+        out.requires_grad = True
+        out.grad_fn = Node(name, needs, backward_fn)
     return out
 
 

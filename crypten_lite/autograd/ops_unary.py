@@ -4,8 +4,8 @@ Each forward is the ``MPCTensor`` approximation (ranges and error bounds in its 
 or the exact float64 function on a public array. Backward costs (rounds, 2 parties; the
 forward's in brackets):
 
-* relu: ``g * [x > 0]`` with the forward's comparison bit (an integer share): 1 round, no
-  truncation, no comparison [4].
+* relu, abs: ``g * [x > 0]`` (abs: ``g (2 [x > 0] - 1)``) with the forward's comparison
+  bit (an integer share): 1 round, no truncation, no comparison [4].
 * exp: ``g * y``: 1 [6]. sigmoid: ``g * (y - y y)``: 2 [5]. tanh: ``g (1 - y^2)``: 2 [6].
   reciprocal: ``-g y^2``: 2 [11]. softmax: ``y (g - sum(g y))``: 2.
   log_softmax: ``g - exp(y) sum(g)``: one exp and one product, 7 [53 for n = 1000].
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from crypten_lite.autograd.variable import Variable
 
 __all__ = [
+    "abs",
     "exp",
     "gelu",
     "log",
@@ -101,7 +102,10 @@ def sigmoid(x: Any) -> Variable:
     def backward(g: Value) -> tuple[Value]:
         return (g * (out - out * out),)
 
-    return record(out, (src,), backward, "Sigmoid")
+    result = record(out, (src,), backward, "Sigmoid")
+    if result.grad_fn is not None:
+        result.grad_fn.sigmoid_of = src
+    return result
 
 
 def tanh(x: Any) -> Variable:
@@ -221,3 +225,20 @@ def log_softmax(x: Any, dim: int | str) -> Variable:
         return (g - probs * vsum(g, (axis,), keepdim=True),)
 
     return record(out, (src,), backward, "LogSoftmax")
+
+
+def abs(x: Any) -> Variable:
+    """``|x| = 2 relu(x) - x``; backward ``g (2 [x > 0] - 1)`` with the forward's bit (1 round)."""
+    v, src = unpack(x, "abs")
+    mask: MPCTensor | npt.NDArray[np.bool_]
+    if isinstance(v, MPCTensor):
+        positive, mask = v.relu_with_mask()
+        result: Value = positive * 2 - v
+    else:
+        mask = v > 0
+        result = np.abs(v)
+
+    def backward(g: Value) -> tuple[Value]:
+        return (mul_mask(g, mask) * 2 - g,)
+
+    return record(result, (src,), backward, "Abs")

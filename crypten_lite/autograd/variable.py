@@ -11,7 +11,7 @@ keeps the names of a named tensor.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,26 +31,51 @@ class Variable:
     # Above MPCTensor's 1000: MPCTensor and numpy operators defer to ours.
     __array_priority__ = 2000
     __array_ufunc__ = None
-    __slots__ = ("data", "grad", "grad_fn", "requires_grad")
+    __slots__ = ("_data", "_deferred", "grad", "grad_fn", "requires_grad")
 
     def __init__(self, data: Any, requires_grad: bool = False) -> None:
         if isinstance(data, Variable):
             raise TypeError("data is already a Variable; use .detach() or .data")
         if not isinstance(requires_grad, bool):
             raise TypeError(f"requires_grad must be a bool, got {type(requires_grad).__name__}")
-        self.data: Value = as_value(data, "Variable")
+        self._data: Value | None = as_value(data, "Variable")
+        self._deferred: tuple[tuple[int, ...], Callable[[], Value]] | None = None
         self.requires_grad = requires_grad
         self.grad: Value | None = None
         self.grad_fn: Node | None = None
 
+    @classmethod
+    def deferred(cls, shape: tuple[int, ...], compute: Callable[[], Value]) -> Variable:
+        """A Variable whose value is computed on first use (losses: their backward does not
+        need their value, so a training step that never reads the loss never pays for it).
+        Every party runs the same program, so every party computes it at the same point."""
+        out = cls(np.zeros(()))
+        out._data, out._deferred = None, (tuple(shape), compute)
+        return out
+
+    @property
+    def data(self) -> Value:
+        """The value: an MPCTensor (secret-shared) or a float64 numpy array (public)."""
+        if self._data is None:
+            if self._deferred is None:  # unreachable: one of the two is always set
+                raise RuntimeError("Variable has no value")
+            self._data, self._deferred = self._deferred[1](), None
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data, self._deferred = as_value(value, "Variable.data"), None
+
     # -- metadata ---------------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
+        if self._data is None and self._deferred is not None:
+            return self._deferred[0]
         return tuple(self.data.shape)
 
     @property
     def ndim(self) -> int:
-        return int(self.data.ndim)
+        return len(self.shape)
 
     def dim(self) -> int:
         return self.ndim
@@ -65,12 +90,13 @@ class Variable:
 
     @property
     def names(self) -> names_mod.Names:
-        if isinstance(self.data, MPCTensor):
-            return self.data.names
+        if self._data is not None and isinstance(self._data, MPCTensor):
+            return self._data.names
         return names_mod.unnamed(self.ndim)
 
     @property
     def is_encrypted(self) -> bool:
+        """Whether the value is secret-shared (a deferred value is computed first)."""
         return isinstance(self.data, MPCTensor)
 
     @property

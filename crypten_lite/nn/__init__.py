@@ -8,6 +8,14 @@ from __future__ import annotations
 
 from crypten_lite.nn import functional
 from crypten_lite.nn.layers import BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, LayerNorm, Linear
+from crypten_lite.nn.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+)
 from crypten_lite.nn.module import Module, Sequential
 from crypten_lite.nn.onnx_import import (
     GraphModule,
@@ -35,19 +43,25 @@ __all__ = [
     "GELU",
     "AdaptiveAvgPool2d",
     "AvgPool2d",
+    "BCELoss",
+    "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
     "Conv1d",
     "Conv2d",
+    "CrossEntropyLoss",
     "Dropout",
     "Flatten",
     "GraphModule",
     "Identity",
+    "L1Loss",
     "LayerNorm",
     "Linear",
     "LogSoftmax",
+    "MSELoss",
     "MaxPool2d",
     "Module",
+    "NLLLoss",
     "ReLU",
     "Sequential",
     "Sigmoid",
