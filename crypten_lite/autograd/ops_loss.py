@@ -87,7 +87,7 @@ def _spread(g: Value, shape: tuple[int, ...], reduction: Reduction) -> Value:
         return g
     scale = 1.0 / max(int(np.prod(shape)), 1) if reduction == "mean" else 1.0
     if isinstance(g, MPCTensor):
-        return g.expand(*shape) * scale
+        return g.expand(*shape).mul(scale)
     return np.broadcast_to(np.asarray(g) * scale, shape).copy()
 
 
@@ -143,9 +143,9 @@ def binary_cross_entropy(p: Any, target: Any, reduction: Reduction = "mean") -> 
             per: Value = -(log_q + (log_p - log_q) * y)
         else:
             with np.errstate(divide="ignore"):
-                log_p = np.maximum(np.log(vp), _LOG_FLOOR)
-                log_q = np.maximum(np.log(1.0 - vp), _LOG_FLOOR)
-            per = -(y * log_p + (1.0 - y) * log_q)
+                plain_p = np.maximum(np.log(vp), _LOG_FLOOR)
+                plain_q = np.maximum(np.log(1.0 - vp), _LOG_FLOOR)
+            per = -(y * plain_p + (1.0 - y) * plain_q)
         return _reduce(per, reduction)
 
     out_shape = shape if reduction == "none" else ()
