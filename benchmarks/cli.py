@@ -14,6 +14,7 @@ from benchmarks import (
     suite_ops,
     suite_ops_grpc,
     suite_ring,
+    suite_train,
     suite_transport,
 )
 from benchmarks.record import BenchRecord
@@ -29,6 +30,8 @@ SUITES: dict[str, Callable[[int, bool], list[BenchRecord]]] = {
     "models-grpc": suite_ops_grpc.run_models,
     "fl": suite_fl.run,
     "fl-grpc": suite_fl.run_grpc,
+    "train": suite_train.run,
+    "train-grpc": suite_train.run_grpc,
 }
 
 

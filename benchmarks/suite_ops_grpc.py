@@ -17,16 +17,18 @@ from benchmarks import suite_models, suite_ops
 from benchmarks.record import BenchRecord
 from crypten_lite.runtime import LaunchOptions, launch
 
-__all__ = ["run", "run_models"]
+__all__ = ["run", "run_models", "run_suite"]
 
 _SCRIPT = """
 import json, sys
 from dataclasses import asdict
 import crypten_lite as cl
-from benchmarks import suite_models, suite_ops
+from benchmarks import suite_models, suite_ops, suite_train
 
 out_dir, reps, quick, suite = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
-cases = {"ops": suite_ops.cases, "models": suite_models.cases}[suite](quick)
+cases = {"ops": suite_ops.cases, "models": suite_models.cases, "train": suite_train.cases}[
+    suite
+](quick)
 session = cl.current_session()
 results = [asdict(suite_ops.run_case(session, case, reps)) for case in cases]
 with open(f"{out_dir}/ops-{session.rank}.json", "w") as f:
@@ -77,8 +79,14 @@ def _launch(
     ]
 
 
-def _run(suite: str, reps: int, quick: bool) -> list[BenchRecord]:
-    cases = {"ops": suite_ops.cases, "models": suite_models.cases}[suite](quick)
+def run_suite(suite: str, reps: int, quick: bool) -> list[BenchRecord]:
+    """The cases of ``suite`` (``ops``, ``models`` or ``train``) over gRPC with mutual TLS,
+    for 2 and 3 parties."""
+    from benchmarks import suite_train  # imports this module
+
+    cases = {"ops": suite_ops.cases, "models": suite_models.cases, "train": suite_train.cases}[
+        suite
+    ](quick)
     rows = []
     for world_size in (2, 3):
         grouped = _launch(world_size, reps, quick, suite)
@@ -93,9 +101,9 @@ def _run(suite: str, reps: int, quick: bool) -> list[BenchRecord]:
 
 def run(reps: int, quick: bool) -> list[BenchRecord]:
     """Every ``ops`` case over gRPC with mutual TLS, for 2 and 3 parties."""
-    return _run("ops", reps, quick)
+    return run_suite("ops", reps, quick)
 
 
 def run_models(reps: int, quick: bool) -> list[BenchRecord]:
     """The ``models`` cases over gRPC with mutual TLS, for 2 and 3 parties."""
-    return _run("models", reps, quick)
+    return run_suite("models", reps, quick)
