@@ -16,9 +16,9 @@ from crypten_lite.tensor import MPCTensor, cat, cryptensor, stack
 __all__ = [
     "MPCTensor",
     "Parameter",
-    "Variable",
     "Session",
     "SessionConfig",
+    "Variable",
     "__version__",
     "autograd",
     "cat",

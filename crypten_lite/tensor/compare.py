@@ -3,33 +3,115 @@
 
 Comparison results are fixed-point 0/1 tensors (like CrypTen). Internally the protocols give
 integer 0/1 sharings; they become fixed point by a local shift, and a product of such a bit
-with a fixed-point value (``mul_ltz``) needs no truncation.
+with a fixed-point value (``mul_ltz``) needs no truncation. The maths of relu, clamp, the
+max tournament, the one-hot and max pooling lives in :mod:`crypten_lite.protocols.maxima`.
+
+For autograd, :meth:`CompareMixin.relu_with_mask` returns relu's mask ``[x > 0]`` and
+:meth:`CompareMixin.max_pool2d_with_route` a :class:`PoolRoute` holding the tournament's
+comparison bits, so the backward passes reuse the forward's comparisons: relu's backward is
+one product with the mask, max pooling's ``ceil(log2(kH kW))`` rounds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from crypten_lite import ring
-from crypten_lite.protocols import beaver, comparison, conversion
 from crypten_lite.protocols import binary as binary_ops
+from crypten_lite.protocols import comparison, conversion, maxima
 from crypten_lite.sharing import ARITHMETIC, BINARY
 from crypten_lite.tensor._stubs import TensorStubs
 from crypten_lite.tensor.shape import int_tuple
 
 if TYPE_CHECKING:
+    from crypten_lite.session import Session
     from crypten_lite.tensor.core import MPCTensor
 
-__all__ = ["CompareMixin"]
+__all__ = ["CompareMixin", "PoolRoute"]
 
 U64 = npt.NDArray[np.uint64]
 
 
 def _flat(share: U64) -> U64:
     return np.ascontiguousarray(share).reshape(-1)
+
+
+def _pair(value: tuple[int, ...]) -> tuple[int, int]:
+    """A checked 2-tuple (``int_tuple(..., 2, ...)``) as its type."""
+    return value[0], value[1]
+
+
+class PoolRoute:
+    """The backward route of :meth:`CompareMixin.max_pool2d_with_route`: the session, the
+    window geometry and the tournament's level bits (integer 0/1 sharings
+    ``[right operand > left operand]``; ties go left, so each window's gradient goes to
+    exactly the one element the forward picked). Its repr shows the public geometry only."""
+
+    __slots__ = ("_batched", "_geometry", "_names", "_route", "session")
+
+    def __init__(
+        self,
+        session: Session,
+        route: maxima.TournamentRoute,
+        geometry: maxima.PoolGeometry,
+        names: Sequence[str | None],
+        batched: bool,
+    ) -> None:
+        self.session = session
+        self._route = route
+        self._geometry = geometry
+        self._names = tuple(names)
+        self._batched = batched
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of the pooling input (and of :meth:`backward`'s result)."""
+        shape = self._geometry.shape
+        return shape if self._batched else shape[1:]
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """Shape of the pooling output (and of the gradient :meth:`backward` takes)."""
+        n, c, _, _ = self._geometry.shape
+        lead = (n, c) if self._batched else (c,)
+        return (*lead, *self._geometry.out_hw)
+
+    @property
+    def rounds(self) -> int:
+        """Rounds of :meth:`backward`: ``ceil(log2(kH kW))``."""
+        return self._route.levels
+
+    def __repr__(self) -> str:
+        g = self._geometry
+        return (
+            f"PoolRoute(input_shape={self.input_shape}, kernel_size={g.kernel}, "
+            f"stride={g.stride}, padding={g.padding}, dilation={g.dilation}, "
+            f"levels={self.rounds})"
+        )
+
+    def backward(self, grad: MPCTensor) -> MPCTensor:
+        """Gradient w.r.t. the pooling input (its shape and names; ``grad``'s precision)
+        from ``grad`` (the output's shape): routed down the tournament, ``g_right = g bit``
+        and ``g_left = g - g_right``, one batched Beaver product per level (no truncation:
+        the bits are integers), then a local scatter-add of the window gradients
+        (overlapping windows add, padded positions are dropped).
+        Cost: ``ceil(log2(kH kW))`` rounds (forward: 4 per level);
+        ``(N-1) 2 n_out`` ring elements per level sent per party, ``n_out`` the pairs of the
+        level."""
+        self.session.check_same(grad.session)
+        grad._require_arith()
+        if grad.shape != self.output_shape:
+            raise ValueError(
+                f"max_pool2d backward: gradient of shape {grad.shape}, expected the output "
+                f"shape {self.output_shape}"
+            )
+        g = grad.share if self._batched else grad.share[None]
+        out = maxima.max_pool2d_backward(self.session, self._route, self._geometry, g)
+        return grad._wrap(out if self._batched else out[0], names=self._names)
 
 
 class CompareMixin(TensorStubs):
@@ -57,17 +139,6 @@ class CompareMixin(TensorStubs):
     def _diff(self, other: Any) -> MPCTensor:
         self._require_arith()
         return self.sub(other)
-
-    def _mul_ltz(self, x: U64, y: U64) -> U64:
-        """``[y (x < 0)]`` for flat shares: fused into the comparison (3 rounds) with
-        ``SessionConfig(min_rounds=True)``, else comparison then Beaver product (4 rounds,
-        less computation and dealer traffic; measured faster in-process)."""
-        if self.session.config.min_rounds:
-            return comparison.mul_ltz(self.session, x, y)
-        return beaver.mul(self.session, y, comparison.ltz(self.session, x))
-
-    def _relu_flat(self, x: U64) -> U64:
-        return x - self._mul_ltz(x, x)
 
     def _ltz_bits(self, share: U64) -> U64:
         return comparison.ltz(self.session, _flat(share)).reshape(share.shape)
@@ -112,15 +183,33 @@ class CompareMixin(TensorStubs):
 
     # -- sign, abs, relu, clamp, where ---------------------------------------------------------
     def relu(self) -> MPCTensor:
-        """``max(x, 0) = x - x [x < 0]``: 4 rounds (3 with ``min_rounds``), no truncation."""
+        """``max(x, 0) = x [x > 0]`` (the code path of :meth:`relu_with_mask`; with
+        ``min_rounds`` ``x - x [x < 0]``, fused): 4 rounds (3 with ``min_rounds``), no
+        truncation."""
         self._require_arith()
-        return self._wrap(self._relu_flat(_flat(self._share)).reshape(self.shape))
+        flat = _flat(self._share)
+        if self.session.config.min_rounds:
+            out = maxima.relu(self.session, flat)
+        else:
+            out, _ = maxima.relu_mask(self.session, flat)
+        return self._wrap(out.reshape(self.shape))
+
+    def relu_with_mask(self) -> tuple[MPCTensor, MPCTensor]:
+        """``(relu(x), mask)`` with ``mask = [x > 0]`` an INTEGER 0/1 sharing wrapped with
+        precision 0 (a product with a fixed-point tensor needs no truncation): relu's
+        backward is ``grad * mask``. ``relu = x [x > 0]`` with ``[x > 0] = ltz(-x)``, the
+        same value as :meth:`relu` (0 at 0). Cost: 4 rounds (comparison, then one Beaver
+        product; also with ``min_rounds``), no truncation."""
+        self._require_arith()
+        out, bits = maxima.relu_mask(self.session, _flat(self._share))
+        mask = self._wrap(bits.reshape(self.shape), precision=0)
+        return self._wrap(out.reshape(self.shape)), mask
 
     def abs(self) -> MPCTensor:
         """``|x| = x - 2 x [x < 0]``. 4 rounds (3 with ``min_rounds``)."""
         self._require_arith()
         flat = _flat(self._share)
-        neg_part = self._mul_ltz(flat, flat).reshape(self.shape)
+        neg_part = maxima.mul_ltz(self.session, flat, flat).reshape(self.shape)
         return self._wrap(self._share - (neg_part << np.uint64(1)))
 
     def sign(self) -> MPCTensor:
@@ -137,20 +226,14 @@ class CompareMixin(TensorStubs):
         self._require_arith()
         if min is None and max is None:
             raise ValueError("clamp needs at least one of min and max")
-        parts = []
-        if min is not None:
-            parts.append(self.neg().add(min))
-        if max is not None:
-            parts.append(self.sub(max))
-        shape = np.broadcast_shapes(*(p.shape for p in parts))
-        stacked = np.concatenate([np.broadcast_to(p._share, shape).reshape(-1) for p in parts])
-        relus = self._relu_flat(np.ascontiguousarray(stacked))
-        size = int(np.prod(shape))
-        out = np.broadcast_to(self._share, shape).copy()
-        if min is not None:
-            out = out + relus[:size].reshape(shape)
-        if max is not None:
-            out = out - relus[-size:].reshape(shape)
+        below = None if min is None else self.neg().add(min)
+        above = None if max is None else self.sub(max)
+        out = maxima.clamp(
+            self.session,
+            self._share,
+            None if below is None else below.share,
+            None if above is None else above.share,
+        )
         return self._wrap(out)
 
     def where(self, condition: Any, other: Any) -> MPCTensor:
@@ -166,15 +249,7 @@ class CompareMixin(TensorStubs):
     def _tournament(self, axis: int, want_max: bool) -> MPCTensor:
         """Pairwise reduction along ``axis``: ``max(a, b) = b + relu(a - b)``;
         ``ceil(log2 n)`` levels of one relu each (all pairs of a level in one call)."""
-        x = np.moveaxis(self._share, axis, -1)
-        while x.shape[-1] > 1:
-            half = x.shape[-1] // 2
-            a, b = x[..., :half], x[..., half : 2 * half]
-            diff = (a - b) if want_max else (b - a)
-            r = self._relu_flat(np.ascontiguousarray(diff).reshape(-1))
-            best = (b + r.reshape(diff.shape)) if want_max else (b - r.reshape(diff.shape))
-            x = np.concatenate([best, x[..., 2 * half :]], axis=-1)
-        return self._wrap(np.array(x[..., 0], dtype=np.uint64))
+        return self._wrap(maxima.tournament(self.session, self._share, axis, want_max))
 
     def _extremum(self, dim: int | str | None, keepdim: bool, want_max: bool) -> Any:
         self._require_arith()
@@ -194,13 +269,7 @@ class CompareMixin(TensorStubs):
         """First position equal to ``values`` along ``axis``: ``[x == v]`` (3 rounds), then
         keep the first hit with ``[prefix count == 0]`` (3 rounds) and one Beaver product of
         integers (1 round)."""
-        hits = comparison.eqz(
-            self.session, _flat(self._share - np.expand_dims(values._share, axis))
-        ).reshape(self.shape)
-        before = np.cumsum(hits, axis=axis, dtype=np.uint64) - hits
-        first = comparison.eqz(self.session, _flat(before)).reshape(self.shape)
-        chosen = beaver.mul(self.session, _flat(hits), _flat(first)).reshape(self.shape)
-        return self._bit_tensor(chosen)
+        return self._bit_tensor(maxima.first_hit(self.session, self._share, values._share, axis))
 
     def max(self, dim: int | str | None = None, keepdim: bool = False) -> Any:
         """Overall max (a 0-d tensor) or ``(values, one_hot)`` along ``dim`` (CrypTen)."""
@@ -240,15 +309,14 @@ class CompareMixin(TensorStubs):
         """Like :meth:`argmax` for the minimum."""
         return self._arg(dim, keepdim, one_hot, False)
 
-    def max_pool2d(
+    def _pool_geometry(
         self,
         kernel_size: int | tuple[int, int],
-        stride: int | tuple[int, int] | None = None,
-        padding: int | tuple[int, int] = 0,
-        dilation: int | tuple[int, int] = 1,
-    ) -> MPCTensor:
-        """torch max_pool2d (padding counts as -inf): windows unfolded locally, then a
-        tournament over each window: ``ceil(log2(kH kW))`` relu levels."""
+        stride: int | tuple[int, int] | None,
+        padding: int | tuple[int, int],
+        dilation: int | tuple[int, int],
+    ) -> tuple[maxima.PoolGeometry, U64]:
+        """The checked window geometry and the input share as ``(N, C, H, W)``."""
         self._require_arith()
         if len(self.shape) not in (3, 4):
             raise ValueError(f"max_pool2d expects (N, C, H, W) or (C, H, W), got {self.shape}")
@@ -260,23 +328,39 @@ class CompareMixin(TensorStubs):
             raise ValueError("pad should be at most half of effective kernel size")
         x = self._share if len(self.shape) == 4 else self._share[None]
         n, c, h, w = x.shape
-        # padding: party 0 holds a very negative public value, the others zero
-        low = self._encode_public(np.array(-(2.0 ** (40 - self.precision))))
-        fill = low if self.session.rank == 0 else np.uint64(0)
-        padded = np.full((n, c, h + 2 * pd[0], w + 2 * pd[1]), fill, dtype=np.uint64)
-        padded[:, :, pd[0] : pd[0] + h, pd[1] : pd[1] + w] = x
-        oh = (h + 2 * pd[0] - dl[0] * (ks[0] - 1) - 1) // st[0] + 1
-        ow = (w + 2 * pd[1] - dl[1] * (ks[1] - 1) - 1) // st[1] + 1
-        s = padded.strides
-        windows = np.lib.stride_tricks.as_strided(
-            padded,
-            shape=(n, c, oh, ow, ks[0], ks[1]),
-            strides=(s[0], s[1], s[2] * st[0], s[3] * st[1], s[2] * dl[0], s[3] * dl[1]),
-            writeable=False,
-        ).reshape(n, c, oh, ow, ks[0] * ks[1])
-        pooled = self._wrap(np.ascontiguousarray(windows))._tournament(4, True)
-        out = pooled._share if len(self.shape) == 4 else pooled._share[0]
-        return self._wrap(out, names=self.names)
+        geometry = maxima.PoolGeometry((n, c, h, w), _pair(ks), _pair(st), _pair(pd), _pair(dl))
+        return geometry, x
+
+    def max_pool2d(
+        self,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        padding: int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+    ) -> MPCTensor:
+        """torch max_pool2d (padding counts as -inf): windows unfolded locally, then a
+        tournament over each window: ``ceil(log2(kH kW))`` relu levels."""
+        geometry, x = self._pool_geometry(kernel_size, stride, padding, dilation)
+        pooled = maxima.max_pool2d(self.session, x, self.precision, geometry)
+        return self._wrap(pooled if len(self.shape) == 4 else pooled[0], names=self.names)
+
+    def max_pool2d_with_route(
+        self,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        padding: int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+    ) -> tuple[MPCTensor, PoolRoute]:
+        """:meth:`max_pool2d` (same value, rounds and traffic; with ``min_rounds`` 4 rounds
+        per level instead of 3) and a :class:`PoolRoute` whose ``backward(grad)`` gives the
+        gradient w.r.t. this input in ``ceil(log2(kH kW))`` rounds, reusing the forward's
+        comparison bits ``[right > left]`` of every tournament level (ties go left: each
+        window routes its gradient to exactly one element, the one picked)."""
+        geometry, x = self._pool_geometry(kernel_size, stride, padding, dilation)
+        pooled, route = maxima.max_pool2d_route(self.session, x, self.precision, geometry)
+        batched = len(self.shape) == 4
+        out = self._wrap(pooled if batched else pooled[0], names=self.names)
+        return out, PoolRoute(self.session, route, geometry, self.names, batched)
 
     # -- share types and bitwise ops ---------------------------------------------------------
     def to(self, ptype: str) -> MPCTensor:

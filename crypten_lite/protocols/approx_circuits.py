@@ -1,8 +1,9 @@
-"""Circuit builders for the approximations of :mod:`crypten_lite.tensor.approx`: each adds the
-nodes of one function to a :class:`~crypten_lite.protocols.polynomial.Circuit` and returns its
-output node, so functions compose without extra rounds (softmax = exp, sum, reciprocal and
-product in one circuit). The numeric designs (Chebyshev interpolants, the reciprocal's
-product-form guess) are computed here from the documented ranges with numpy, per call.
+"""Circuit builders for the approximations of :mod:`crypten_lite.protocols.approximations`:
+each adds the nodes of one function to a :class:`~crypten_lite.protocols.polynomial.Circuit`
+and returns its output node, so functions compose without extra rounds (softmax = exp, sum,
+reciprocal and product in one circuit). The numeric designs (Chebyshev interpolants, the
+reciprocal's product-form guess) are computed here from the documented ranges with numpy,
+per call.
 """
 
 from __future__ import annotations
