@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crypten_lite.autograd import Variable, ops_arith, ops_conv, ops_shape, ops_unary
+from crypten_lite.ring.prg import AesCtrPrg
 from crypten_lite.tensor import MPCTensor, plain
 from crypten_lite.tensor.shape import int_tuple
 
@@ -232,11 +233,38 @@ def log_softmax(x: Tensor, dim: int) -> Tensor:
     return np.asarray(out, dtype=np.float64)
 
 
-def dropout(x: Tensor, p: float, training: bool, rng: np.random.Generator) -> Tensor:
-    """Inverted dropout on plaintext arrays in training; identity in eval and on MPCTensors
-    (secure inference has no use for it, and a public mask would leak nothing useful)."""
-    if not training or isinstance(x, MPCTensor | Variable) or p == 0.0:
+def dropout(
+    x: Tensor,
+    p: float,
+    training: bool,
+    rng: np.random.Generator,
+    mask_prg: AesCtrPrg | None = None,
+) -> Tensor:
+    """Inverted dropout in training, identity in eval. Plaintext arrays: a mask from ``rng``.
+    Encrypted input (MPCTensor or private Variable): a PUBLIC keep-mask, independent of the
+    data, drawn from ``mask_prg`` (an AES-CTR stream every party holds with the same seed,
+    see ``nn.Dropout``), then ``x * mask / (1 - p)``: a public multiply (local plus one
+    truncation: 0 rounds with 2 parties, 1 with 3); on a Variable the backward is
+    ``g * mask / (1 - p)`` (same cost)."""
+    if not training or p == 0.0:
         return x
+    if is_encrypted(x):
+        if mask_prg is None:
+            raise ValueError("dropout on an encrypted tensor in training needs mask_prg")
+        words = mask_prg.ring_elements(tuple(x.shape))
+        uniform = (words >> np.uint64(11)).astype(np.float64) * 2.0**-53
+        factor = np.where(uniform >= p, 1.0 / (1.0 - p), 0.0) if p < 1.0 else np.zeros(x.shape)
+        if isinstance(x, Variable):
+            return ops_arith.mul(x, factor)
+        return x * factor
+    if isinstance(x, Variable):
+        return ops_arith.mul(x, _plain_dropout(np.ones(x.shape), p, rng))
+    if isinstance(x, MPCTensor):  # unreachable: is_encrypted above
+        return x
+    return _plain_dropout(x, p, rng)
+
+
+def _plain_dropout(x: F64, p: float, rng: np.random.Generator) -> F64:
     if p == 1.0:
         return np.zeros_like(x)
     keep = rng.random(x.shape) >= p

@@ -171,10 +171,24 @@ class Conv2d(_ConvNd):
 
 
 class _BatchNorm(_Layer):
-    """Batch norm. Plaintext input in training mode uses batch statistics and updates the
-    running ones like torch. Encrypted tensors (input or parameters) need eval mode: the
-    running statistics are used (public: per-channel scale/shift computed in numpy;
-    encrypted: ``inv_sqrt`` on the shared variance)."""
+    """Batch norm over dim 1 (statistics over the batch and spatial dims), torch's semantics.
+
+    Training mode normalizes with the batch mean and biased variance and updates
+    ``running_mean``/``running_var`` (unbiased) by ``momentum`` and ``num_batches_tracked``
+    from detached values (no graph). Plain numpy input and parameters: exact float64. An
+    autograd Variable or MPCTensor anywhere (input or parameters): the statistics are built
+    from Variable ops so gradients reach the input, ``weight`` and ``bias``; the running
+    statistics become MPCTensors once they mix with a private mean.
+    Cost (private input, training): two means (local, one truncation each), one Beaver square
+    (1 round), ``inv_sqrt`` of ``var + eps`` (8 rounds with 2 parties, 14 with 3) and two
+    products: about 11 rounds with 2 parties; the backward adds a few products.
+    Accuracy: ``inv_sqrt`` is accurate (1e-3 relative) for ``var + eps`` in ``[2^-8, 2^8]``
+    (``SessionConfig.approx.scale_range``): per-channel standard deviations between about
+    0.06 and 16. Below, the normalized output is too small (``inv_sqrt`` saturates near 28-38);
+    above, it is undefined. Measured against float64 with unit-variance inputs: outputs and
+    gradients within 1e-2.
+    Eval mode uses the running statistics (public: per-channel scale/shift computed in
+    numpy; encrypted: ``inv_sqrt`` on the shared variance)."""
 
     _ndims: tuple[int, ...] = (2, 3)
 
@@ -205,11 +219,11 @@ class _BatchNorm(_Layer):
                 x,
             )
         if self.training:
-            if self.encrypted or F.is_encrypted(x):
-                raise RuntimeError(
-                    f"{self.describe()}: training-mode batch statistics are not supported on "
-                    "encrypted tensors; call .eval() to use the running statistics"
-                )
+            from crypten_lite.autograd import Variable
+
+            tensors = (x, self.weight, self.bias, self.running_mean, self.running_var)
+            if any(F.is_encrypted(t) or isinstance(t, Variable) for t in tensors):
+                return self._train_forward_autograd(x)
             return self._train_forward(x)  # type: ignore[arg-type]
         return F.batch_norm(
             x, self.running_mean, self.running_var, self.weight, self.bias, self.eps
@@ -227,6 +241,38 @@ class _BatchNorm(_Layer):
         self.register_buffer("num_batches_tracked", self.num_batches_tracked + 1)
         out: np.ndarray[Any, Any] = F.batch_norm(x, mean, var, self.weight, self.bias, self.eps)  # type: ignore[assignment]
         return out
+
+
+    def _train_forward_autograd(self, x: F.Tensor) -> Any:
+        """Training mode with Variable ops (see the class doc); returns a Variable."""
+        from crypten_lite.autograd import Variable
+
+        inp = x if isinstance(x, Variable) else Variable(x)
+        axes = (0, *range(2, inp.ndim))
+        shape = (1, -1) + (1,) * (inp.ndim - 2)
+        mean = inp.mean(axes, keepdim=True)
+        centered = inp - mean
+        var = (centered * centered).mean(axes, keepdim=True)
+        out = centered * (var + self.eps).inv_sqrt()
+        if self.weight is not None:
+            out = out * self._channel(self.weight, shape)
+        if self.bias is not None:
+            out = out + self._channel(self.bias, shape)
+        count = inp.numel() // self.num_features
+        m = self.momentum
+        batch_mean = mean.data.reshape(self.num_features)
+        unbiased = var.data.reshape(self.num_features) * (count / max(count - 1, 1))
+        self.register_buffer("running_mean", self.running_mean * (1 - m) + batch_mean * m)
+        self.register_buffer("running_var", self.running_var * (1 - m) + unbiased * m)
+        self.register_buffer("num_batches_tracked", self.num_batches_tracked + 1)
+        return out
+
+    @staticmethod
+    def _channel(value: Any, shape: tuple[int, ...]) -> Any:
+        """A per-channel parameter reshaped to broadcast over ``(N, C, ...)``."""
+        if isinstance(value, np.ndarray):
+            return np.asarray(value, dtype=np.float64).reshape(shape)
+        return value.reshape(*shape)
 
 
 class BatchNorm1d(_BatchNorm):

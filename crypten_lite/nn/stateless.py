@@ -5,13 +5,18 @@ Each runs on plaintext numpy arrays and on MPCTensors (see ``functional``).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from crypten_lite.autograd import Variable
+from crypten_lite.errors import ProtocolError
 from crypten_lite.nn import functional as F
 from crypten_lite.nn.layers import _Layer, _tuple
+from crypten_lite.ring.prg import SEED_SIZE, AesCtrPrg
+from crypten_lite.tensor import MPCTensor
 
 __all__ = [
     "GELU",
@@ -196,8 +201,17 @@ class Flatten(_Layer):
 
 
 class Dropout(_Layer):
-    """Inverted dropout on plaintext arrays in training mode; identity in eval mode and, in
-    either mode, on MPCTensors (secure inference does not train)."""
+    """Inverted dropout in training mode, identity in eval mode (``functional.dropout``).
+
+    Plaintext arrays: the keep-mask comes from ``rng`` (numpy). Encrypted input (MPCTensor
+    or private Variable): the mask is PUBLIC and independent of the data (it reveals
+    nothing about the data), the same on every party: at the layer's first encrypted use in
+    training, party 0 draws a 32-byte seed with ``secrets`` and broadcasts it (1 round, once
+    per layer); every party then expands the same mask from an AES-CTR stream
+    (``ring.prg.AesCtrPrg``), so all parties must call the layer the same number of times
+    with the same shapes. Cost per call: a public multiply (local plus one truncation). The
+    stream holds key material: a Dropout that has run encrypted cannot be deep-copied.
+    """
 
     def __init__(self, p: float = 0.5, *, rng: np.random.Generator | None = None) -> None:
         super().__init__()
@@ -205,12 +219,33 @@ class Dropout(_Layer):
             raise ValueError(f"Dropout: p must be in [0, 1], got {p!r}")
         self.p = float(p)
         self._rng = rng or np.random.default_rng()
+        self._mask_prg: AesCtrPrg | None = None
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
 
+    def _shared_prg(self, x: F.Tensor) -> AesCtrPrg:
+        """The mask stream all parties share (its seed broadcast from party 0 once)."""
+        if self._mask_prg is None:
+            value = x.data if isinstance(x, Variable) else x
+            if not isinstance(value, MPCTensor):
+                raise TypeError("Dropout: the shared mask stream needs an encrypted input")
+            comm = value.session.comm
+            seed = secrets.token_bytes(SEED_SIZE) if comm.rank == 0 else None
+            message = comm.broadcast(
+                np.frombuffer(seed, dtype=np.uint8).copy() if seed is not None else None, 0
+            )
+            if message.dtype != np.uint8 or message.shape != (SEED_SIZE,):
+                raise ProtocolError("Dropout: malformed mask seed from party 0")
+            self._mask_prg = AesCtrPrg.from_seed(message.tobytes())
+        return self._mask_prg
+
     def forward(self, *args: Any) -> Any:
-        return F.dropout(self._input(args[0]), self.p, self.training, self._rng)
+        x = self._input(args[0])
+        prg = None
+        if self.training and 0.0 < self.p and F.is_encrypted(x):
+            prg = self._shared_prg(x)
+        return F.dropout(x, self.p, self.training, self._rng, prg)
 
 
 class Identity(_Layer):

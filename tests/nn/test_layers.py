@@ -318,11 +318,3 @@ def test_error_messages_name_the_layer():
         nn.Linear(0, 3)
 
 
-def test_encrypted_batchnorm_in_train_mode_is_refused():
-    def job(session):
-        bn = nn.BatchNorm1d(3)
-        with pytest.raises(RuntimeError, match=r"BatchNorm1d\(3.*call \.eval\(\)"):
-            bn(cl.cryptensor(np.zeros((2, 3)), src=0))
-        return True
-
-    assert all(run_parties(job, 2))
