@@ -206,8 +206,8 @@ def _sigmoid(x: F64) -> F64:
 
 
 def _one_hot(target: Any, shape: tuple[int, ...], name: str) -> Value:
-    """Public integer labels ``(N,)`` as a one-hot ``(N, C)`` array (checked), or a secret
-    one-hot / probability tensor ``(N, C)`` as it is."""
+    """Public integer labels ``(N,)`` as a one-hot ``(N, C)`` array (checked), or public class
+    probabilities / a secret one-hot tensor ``(N, C)`` as they are."""
     from crypten_lite.autograd.variable import Variable
 
     value = target.data if isinstance(target, Variable) else target
@@ -216,10 +216,13 @@ def _one_hot(target: Any, shape: tuple[int, ...], name: str) -> Value:
         return value
     labels = np.asarray(value)
     n, classes = shape
+    if labels.dtype.kind == "f" and labels.shape == shape:  # class probabilities, as torch
+        _check_probabilities(labels, name)
+        return np.asarray(labels, dtype=np.float64)
     if labels.dtype.kind not in "iu":
         raise TypeError(
-            f"{name}: public targets are integer class labels, got dtype {labels.dtype} "
-            "(share one-hot targets as an MPCTensor of shape (N, C))"
+            f"{name}: public targets are integer class labels (N,) or class probabilities "
+            f"{shape}, got dtype {labels.dtype} and shape {labels.shape}"
         )
     if labels.shape != (n,):
         raise ValueError(f"{name}: input of shape {shape} needs labels of shape ({n},), "
