@@ -57,3 +57,19 @@ def test_quick_models_suite_runs_private_inference(tmp_path):
             assert record["extra"]["int8_steps_off"] <= 1
         else:
             assert record["max_abs_err"] < 1e-2  # logits of the private forward vs plaintext
+
+
+def test_quick_train_suite_steps_match_float64(tmp_path):
+    out = tmp_path / "train.json"
+    assert main(["train", "--quick", "--reps", "1", "--json", str(out)]) == 0
+    records = json.loads(out.read_text())
+    by_case = {(r["name"], r["parties"]): r for r in records}
+    assert set(by_case) == {(n, p) for n in ("logreg", "mlp", "lenet") for p in (2, 3)}
+    for record in records:
+        assert record["suite"] == "train"
+        assert record["max_abs_err"] < 1e-3  # updated weights vs the float64 step
+        assert "crypten_s_secure" not in record["extra"]  # only at the sizes
+    # deterministic round counts of one step (forward, backward, update)
+    assert by_case[("logreg", 2)]["rounds"] == 7
+    assert by_case[("mlp", 2)]["rounds"] == 46
+    assert by_case[("lenet", 2)]["rounds"] == 82
