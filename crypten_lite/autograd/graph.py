@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from crypten_lite.autograd.mode import is_grad_enabled
-from crypten_lite.autograd.values import Value, rename_like
+from crypten_lite.autograd.values import Value, like, rename_like
 
 if TYPE_CHECKING:
     from crypten_lite.autograd.variable import Variable
@@ -94,6 +94,12 @@ def _topological(root: Variable) -> list[Variable]:
     return order
 
 
+def _fresh(grad: Value) -> Value:
+    if isinstance(grad, np.ndarray):
+        return grad.copy()
+    return like(grad, grad.share.copy(), grad.names)
+
+
 def _accumulate(pending: dict[int, Value], key: int, grad: Value) -> None:
     have = pending.get(key)
     pending[key] = grad if have is None else have + grad
@@ -131,7 +137,8 @@ def run_backward(root: Variable, grad: Value | None, retain_graph: bool) -> None
         node = var.grad_fn
         if node is None:  # a leaf
             g = rename_like(g, var.names)
-            var.grad = g if var.grad is None else var.grad + g
+            # a fresh object: rules pass gradients through, and two leaves must not share one
+            var.grad = _fresh(g) if var.grad is None else var.grad + g
             continue
         fn = node.backward_fn
         if fn is None:  # checked above; kept for the type checker
