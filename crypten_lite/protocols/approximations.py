@@ -44,15 +44,18 @@ __all__ = [
     "erf",
     "exp",
     "gelu",
+    "gelu_derivative",
     "inv_sqrt",
     "log",
     "log_softmax",
+    "log_with_reciprocal",
     "power",
     "reciprocal",
     "saturated",
     "sigmoid",
     "softmax",
     "sqrt",
+    "sqrt_with_inverse",
     "tanh",
 ]
 
@@ -215,6 +218,45 @@ def log(ctx: ProtocolContext, x: U64, precision: int, cfg: ApproxConfig) -> U64:
     return _run(ctx, *_log_nodes(ctx, clamped, precision, cfg.log_degree, low, high))
 
 
+def log_with_reciprocal(
+    ctx: ProtocolContext, x: U64, precision: int, cfg: ApproxConfig
+) -> tuple[U64, U64]:
+    """``(ln x, 1 / x)`` from ONE normalization: ``1/x = 4^-m q(z)`` with ``q`` the Chebyshev
+    interpolant of ``1/z`` on ``[1, 4]`` (degree ``log_degree``) beside ``log``'s, in the same
+    product levels, and one more for the product with ``4^-m``: 8 rounds (:func:`log`: 7;
+    a separate reciprocal: 11)."""
+    low, high = cfg.scale_range
+    x = _lift(x)
+    check_range(ctx, x, precision, "log", low, high)
+    clamped = saturated(ctx, x, precision, cfg, low, high)
+    circ, node, ks, bits = _pow4(ctx, clamped, precision, low, high)
+    inv_scale = power_of_four_nodes(circ, bits, ks, lambda m: 4.0**-m)
+    z = circ.mul(node, inv_scale)
+    log_z = cheb_function(circ, z, np.log, 1.0, 4.0, cfg.log_degree)
+    m_ln4 = power_of_four_nodes(circ, bits, ks, lambda m: m * _LN4)
+    inv_z = cheb_function(circ, z, lambda v: 1.0 / v, 1.0, 4.0, cfg.log_degree)
+    log_x, inv_x = circ.run(ctx, [circ.lin([(1, log_z), (1, m_ln4)]), circ.mul(inv_z, inv_scale)])
+    return log_x, inv_x
+
+
+def sqrt_with_inverse(
+    ctx: ProtocolContext, x: U64, precision: int, cfg: ApproxConfig
+) -> tuple[U64, U64]:
+    """``(sqrt x, 1 / sqrt x)`` from one circuit (``sqrt = x 2^-m q(z)``, ``inv_sqrt = 2^-m
+    q(z)``): 8 rounds, as :func:`sqrt`."""
+    low, high = cfg.scale_range
+    x = _lift(x)
+    check_range(ctx, x, precision, "sqrt", low, high)
+    x_in = saturated(ctx, x, precision, cfg, low, high)
+    circ, node, ks, bits = _pow4(ctx, x_in, precision, low, high)
+    z = circ.mul(node, power_of_four_nodes(circ, bits, ks, lambda m: 4.0**-m))
+    q = cheb_function(circ, z, lambda v: v**-0.5, 1.0, 4.0, cfg.sqrt_degree)
+    half = power_of_four_nodes(circ, bits, ks, lambda m: 2.0**-m)
+    inverse = circ.mul(half, q)
+    root, inv = circ.run(ctx, [circ.mul(circ.mul(node, half), q), inverse])
+    return root, inv
+
+
 # -- roots -------------------------------------------------------------------------------
 def _root(
     ctx: ProtocolContext, x: U64, precision: int, cfg: ApproxConfig, name: str, inverse: bool
@@ -347,6 +389,22 @@ def gelu(ctx: ProtocolContext, x: U64, precision: int, cfg: ApproxConfig) -> U64
     circ, node = _circuit(ctx, clamped, precision)
     out = _run(ctx, circ, cheb_function(circ, node, _gelu, -bound, bound, cfg.gelu_degree))
     return out + above
+
+
+def _gelu_derivative(x: F64) -> F64:
+    return np.asarray(
+        0.5 * (1.0 + _erf(x / math.sqrt(2.0))) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+    )
+
+
+def gelu_derivative(ctx: ProtocolContext, x: U64, precision: int, cfg: ApproxConfig) -> U64:
+    """``d gelu / dx = Phi(x) + x phi(x)``: one Chebyshev interpolant on ``[-R, R]`` of
+    gelu's degree (constant + odd part): 5 rounds, as :func:`gelu` (``saturate``: ``x``
+    clamped first, where the derivative is 0 or 1 within 1e-4)."""
+    bound = cfg.gelu_range
+    return _chebyshev_fn(
+        ctx, x, precision, cfg, "gelu", _gelu_derivative, bound, cfg.gelu_degree, 1
+    )
 
 
 # -- softmax -------------------------------------------------------------------------------
