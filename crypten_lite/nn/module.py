@@ -243,19 +243,41 @@ class Module:
             module._encrypted = True
         return self
 
-    def decrypt(self) -> Module:
-        """Reveal every encrypted parameter and buffer to all parties (1 round each) and
-        put the plaintext numpy values back. Returns the module."""
+    def decrypt(self, dst: int | None = None) -> Module:
+        """Reveal every encrypted parameter and buffer and put the plaintext numpy values back
+        (1 round each). ``dst=None``: to every party. ``dst=k``: to party ``k`` only; the other
+        parties' modules keep their shares (still encrypted, revealing nothing). Every party
+        must call it. Returns the module."""
+        session = self._session_of_shares()
+        if dst is not None and (
+            session is None or isinstance(dst, bool) or not 0 <= dst < session.world_size
+        ):
+            raise ValueError(f"decrypt: dst={dst!r} is not a party rank")
+        receives = dst is None or (session is not None and session.rank == dst)
         for module in self.modules():
             params, buffers, _ = module._tables()
             for table in (params, buffers):
                 for name, value in table.items():
-                    if isinstance(value, Variable) and isinstance(value.data, MPCTensor):
-                        value.data, value.grad = np.asarray(value.data.get_plain_text()), None
-                    elif isinstance(value, MPCTensor):
-                        table[name] = value.get_plain_text()
-            module._encrypted = False
+                    shares = value.data if isinstance(value, Variable) else value
+                    if not isinstance(shares, MPCTensor):
+                        continue
+                    plain = shares.get_plain_text(dst)
+                    if not receives:
+                        continue
+                    if isinstance(value, Variable):
+                        value.data, value.grad = np.asarray(plain), None
+                    else:
+                        table[name] = plain
+            if receives:
+                module._encrypted = False
         return self
+
+    def _session_of_shares(self) -> Session | None:
+        for value in (*self.parameters(), *self.buffers()):
+            shares = value.data if isinstance(value, Variable) else value
+            if isinstance(shares, MPCTensor):
+                return shares.session
+        return None
 
     # -- training ----------------------------------------------------------------------------
     def requires_grad_(self, requires_grad: bool = True) -> Module:
