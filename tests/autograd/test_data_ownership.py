@@ -5,6 +5,8 @@ few SGD steps against the same steps in float64; the trained weights stay shared
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -37,7 +39,7 @@ def _reference() -> list[np.ndarray]:
 
 def _split(n: int, parts: int) -> list[slice]:
     bounds = np.linspace(0, n, parts + 1).astype(int)
-    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
 
 
 def _inputs(session, layout: str):
