@@ -110,22 +110,42 @@ def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Variable:
     return reshape(x, (*shape[:start], -1, *shape[end + 1 :]))
 
 
+def _named_reshape(x: Any, name: str, shape: tuple[int, ...], names: Any) -> Variable:
+    """A reshape that keeps the names ``names`` on a named MPCTensor (squeeze/unsqueeze)."""
+    v, src = unpack(x, name)
+    original = tuple(v.shape)
+    out: Value = v.reshape(shape)
+    if isinstance(out, MPCTensor) and names is not None:
+        out = out.rename(*names) if any(n is not None for n in names) else out
+
+    def backward(g: Value) -> tuple[Value]:
+        return (_reshape(g, original),)
+
+    return record(out, (src,), backward, name.capitalize())
+
+
 def squeeze(x: Any, dim: Any = None) -> Variable:
     v, _ = unpack(x, "squeeze")
     shape = tuple(v.shape)
+    names = list(v.names) if isinstance(v, MPCTensor) else [None] * len(shape)
     if dim is None:
-        return reshape(x, tuple(s for s in shape if s != 1))
-    axis = _axis(v, dim)
-    if shape[axis] != 1:
-        return reshape(x, shape)
-    return reshape(x, shape[:axis] + shape[axis + 1 :])
+        keep = [i for i, s in enumerate(shape) if s != 1]
+    else:
+        axis = _axis(v, dim)
+        keep = [i for i in range(len(shape)) if i != axis or shape[axis] != 1]
+    return _named_reshape(
+        x, "squeeze", tuple(shape[i] for i in keep), tuple(names[i] for i in keep)
+    )
 
 
 def unsqueeze(x: Any, dim: int) -> Variable:
     v, _ = unpack(x, "unsqueeze")
     axis = _axis(v, dim, v.ndim + 1)
     shape = tuple(v.shape)
-    return reshape(x, (*shape[:axis], 1, *shape[axis:]))
+    names = tuple(v.names) if isinstance(v, MPCTensor) else (None,) * len(shape)
+    return _named_reshape(
+        x, "unsqueeze", (*shape[:axis], 1, *shape[axis:]), (*names[:axis], None, *names[axis:])
+    )
 
 
 def expand(x: Any, *sizes: Any) -> Variable:

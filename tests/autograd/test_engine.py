@@ -262,3 +262,15 @@ def test_backward_rounds_two_parties():
         "max_pool2d": 2,
         "exp": 1,
     }
+
+
+def test_squeeze_and_unsqueeze_keep_names_on_named_tensors():
+    def job(session):
+        with session.activate():
+            x = Parameter(cl.cryptensor(np.ones((2, 3)), src=0, names=("N", "C")))
+            y = x.unsqueeze(1)
+            z = y.squeeze(1)
+            (z * z).sum().backward()
+            return y.names, z.names, x.grad.names
+
+    assert run_parties(job, 2)[0] == (("N", None, "C"), ("N", "C"), ("N", "C"))
