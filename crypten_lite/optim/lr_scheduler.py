@@ -4,11 +4,12 @@ epoch counter and writes the new rate into ``optimizer.param_groups[i]["lr"]``. 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from crypten_lite.optim.optimizer import Optimizer
 
-__all__ = ["CosineAnnealingLR", "LRScheduler", "StepLR"]
+__all__ = ["CosineAnnealingLR", "LRScheduler", "LambdaLR", "StepLR"]
 
 
 class LRScheduler:
@@ -91,3 +92,22 @@ class CosineAnnealingLR(LRScheduler):
             * (g["lr"] - low) + low
             for g in groups
         ]
+
+
+class LambdaLR(LRScheduler):
+    """``lr = base_lr * lr_lambda(epoch)`` (torch.optim.lr_scheduler.LambdaLR with one
+    function for every group), e.g. a linear warm-up followed by a cosine decay when stepped
+    once per batch."""
+
+    def __init__(self, optimizer: Optimizer, lr_lambda: Callable[[int], float]) -> None:
+        if not callable(lr_lambda):
+            raise TypeError("lr_lambda must be callable")
+        self.lr_lambda = lr_lambda
+        super().__init__(optimizer)
+
+    def get_lr(self) -> list[float]:
+        factor = float(self.lr_lambda(self.last_epoch))
+        return [base * factor for base in self.base_lrs]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in super().state_dict().items() if k != "lr_lambda"}

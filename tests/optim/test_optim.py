@@ -338,3 +338,17 @@ def test_scheduler_errors():
         lr_scheduler.CosineAnnealingLR(opt, 0)
     with pytest.raises(TypeError, match="Optimizer"):
         lr_scheduler.StepLR(object(), 2)
+
+
+def test_lambda_lr_follows_its_function():
+    p = Parameter(np.zeros(2))
+    opt = cl.optim.SGD([p], lr=0.5)
+    sched = cl.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / 4))
+    seen = [opt.param_groups[0]["lr"]]
+    for _ in range(5):
+        sched.step()
+        seen.append(opt.param_groups[0]["lr"])
+    assert seen == [0.125, 0.25, 0.375, 0.5, 0.5, 0.5]
+    assert "lr_lambda" not in sched.state_dict()
+    with pytest.raises(TypeError, match="callable"):
+        cl.optim.lr_scheduler.LambdaLR(opt, 3)
