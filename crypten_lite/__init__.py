@@ -5,7 +5,7 @@ The package namespace holds the safe public API only; importing it has no side e
 
 from __future__ import annotations
 
-from crypten_lite import autograd, encoding, errors, mpc, named, nn, optim, ring
+from crypten_lite import autograd, encoding, errors, explain, mpc, named, nn, optim, ring
 from crypten_lite.autograd import Parameter, Variable, no_grad
 from crypten_lite.checkpoint import load, save
 from crypten_lite.config import SessionConfig
@@ -26,6 +26,7 @@ __all__ = [
     "current_session",
     "encoding",
     "errors",
+    "explain",
     "load",
     "mpc",
     "named",
