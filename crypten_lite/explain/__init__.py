@@ -1,5 +1,6 @@
 """L6'': Captum-style attributions of encrypted (or public) models on encrypted (or public)
-inputs: ``Saliency``, ``InputXGradient``, ``IntegratedGradients``, ``NoiseTunnel``.
+inputs: ``Saliency``, ``InputXGradient``, ``IntegratedGradients``, ``NoiseTunnel``,
+``DeepLift`` and the layer methods ``LayerIntegratedGradients``, ``LayerConductance``.
 
 Captum 0.9's names, argument conventions and numerical rules (Gauss-Legendre and Riemann
 integration, convergence delta, SmoothGrad/VarGrad). For MPC, every method runs ONE forward
@@ -24,15 +25,21 @@ from crypten_lite.explain.attribution import (
     IntegratedGradients,
     Saliency,
 )
+from crypten_lite.explain.deeplift import MPC_EPS, DeepLift
+from crypten_lite.explain.layer import LayerConductance, LayerIntegratedGradients
 from crypten_lite.explain.noise_tunnel import SUPPORTED_NOISE_TUNNEL_TYPES, NoiseTunnel
 
 __all__ = [
+    "MPC_EPS",
     "SUPPORTED_METHODS",
     "SUPPORTED_NOISE_TUNNEL_TYPES",
     "SUPPORTED_RIEMANN_METHODS",
+    "DeepLift",
     "GradientAttribution",
     "InputXGradient",
     "IntegratedGradients",
+    "LayerConductance",
+    "LayerIntegratedGradients",
     "NoiseTunnel",
     "Saliency",
     "approximation_parameters",

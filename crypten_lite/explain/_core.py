@@ -35,7 +35,7 @@ I64: TypeAlias = npt.NDArray[np.int64]
 Value: TypeAlias = "MPCTensor | F64"
 
 #: Errors of a model's forward or backward that the attribution re-raises with context.
-_MODEL_ERRORS = (TypeError, NotImplementedError, RuntimeError, AttributeError)
+MODEL_ERRORS = (TypeError, NotImplementedError, RuntimeError, AttributeError)
 
 
 # -- argument checks (local, before any communication) --------------------------------------
@@ -354,7 +354,7 @@ def _failing_layer(forward_func: Any, err: BaseException) -> str:
     return found
 
 
-def _model_error(
+def model_error(
     where: str, stage: str, forward_func: Any, err: BaseException
 ) -> Exception:
     layer = _failing_layer(forward_func, err)
@@ -383,8 +383,8 @@ def forward_backward(
     with frozen_parameters(forward_func):
         try:
             out = forward_func(leaf)
-        except _MODEL_ERRORS as err:
-            raise _model_error(where, "forward", forward_func, err) from err
+        except MODEL_ERRORS as err:
+            raise model_error(where, "forward", forward_func, err) from err
         if not isinstance(out, Variable):
             raise TypeError(
                 f"{where}: forward_func returned {type(out).__name__}, not an autograd "
@@ -392,22 +392,22 @@ def forward_backward(
                 "crypten_lite.nn layers or Variable operations)"
             )
         shape = tuple(out.shape)
-        onehot = _onehot(shape, targets, grad_rows, m, where)
+        selection = onehot(shape, targets, grad_rows, m, where)
         if out.requires_grad:
             try:
-                out.backward(onehot)
-            except _MODEL_ERRORS as err:
-                raise _model_error(where, "backward", forward_func, err) from err
+                out.backward(selection)
+            except MODEL_ERRORS as err:
+                raise model_error(where, "backward", forward_func, err) from err
     grad = leaf.grad
     if grad is None:
         grad = zeros_like(batch)
     selected = None
     if grad_rows < m:
-        selected = _select(out.data, targets, grad_rows, m)
+        selected = select(out.data, targets, grad_rows, m)
     return grad, selected
 
 
-def _onehot(
+def onehot(
     shape: tuple[int, ...], targets: I64 | None, grad_rows: int, m: int, where: str
 ) -> F64:
     if not shape or shape[0] != m:
@@ -438,7 +438,7 @@ def _onehot(
     return onehot
 
 
-def _select(out: Value, targets: I64 | None, start: int, stop: int) -> Value:
+def select(out: Value, targets: I64 | None, start: int, stop: int) -> Value:
     rows = np.arange(start, stop)
     if isinstance(out, MPCTensor):
         share = out.share.reshape(out.shape[0], -1)
