@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from benchmarks import (
+    suite_explain,
     suite_fl,
     suite_models,
     suite_ops,
@@ -32,6 +33,8 @@ SUITES: dict[str, Callable[[int, bool], list[BenchRecord]]] = {
     "fl-grpc": suite_fl.run_grpc,
     "train": suite_train.run,
     "train-grpc": suite_train.run_grpc,
+    "explain": suite_explain.run,
+    "explain-grpc": suite_explain.run_grpc,
 }
 
 

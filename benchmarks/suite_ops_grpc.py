@@ -23,12 +23,11 @@ _SCRIPT = """
 import json, sys
 from dataclasses import asdict
 import crypten_lite as cl
-from benchmarks import suite_models, suite_ops, suite_train
+from benchmarks import suite_explain, suite_models, suite_ops, suite_train
 
 out_dir, reps, quick, suite = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
-cases = {"ops": suite_ops.cases, "models": suite_models.cases, "train": suite_train.cases}[
-    suite
-](quick)
+cases = {"ops": suite_ops.cases, "models": suite_models.cases, "train": suite_train.cases,
+         "explain": suite_explain.cases}[suite](quick)
 session = cl.current_session()
 results = [asdict(suite_ops.run_case(session, case, reps)) for case in cases]
 with open(f"{out_dir}/ops-{session.rank}.json", "w") as f:
@@ -80,13 +79,16 @@ def _launch(
 
 
 def run_suite(suite: str, reps: int, quick: bool) -> list[BenchRecord]:
-    """The cases of ``suite`` (``ops``, ``models`` or ``train``) over gRPC with mutual TLS,
-    for 2 and 3 parties."""
-    from benchmarks import suite_train  # imports this module
+    """The cases of ``suite`` (``ops``, ``models``, ``train`` or ``explain``) over gRPC with
+    mutual TLS, for 2 and 3 parties."""
+    from benchmarks import suite_explain, suite_train  # they import this module
 
-    cases = {"ops": suite_ops.cases, "models": suite_models.cases, "train": suite_train.cases}[
-        suite
-    ](quick)
+    cases = {
+        "ops": suite_ops.cases,
+        "models": suite_models.cases,
+        "train": suite_train.cases,
+        "explain": suite_explain.cases,
+    }[suite](quick)
     rows = []
     for world_size in (2, 3):
         grouped = _launch(world_size, reps, quick, suite)
