@@ -122,10 +122,13 @@ def check_range(
     high: float | None,
     *,
     absolute: bool = False,
+    reason: str = "an input lies outside the documented range",
+    hint: str = "see SessionConfig.approx",
 ) -> None:
-    """With ``debug_range_check``: raise :class:`ShareError` naming ``name`` unless every
-    element lies in ``[low, high]`` (``|x|`` in it when ``absolute``). Reveals one bit (whether
-    some element is outside); 7 rounds. Nothing without ``debug_range_check``."""
+    """With ``debug_range_check``: raise :class:`ShareError` naming ``name`` (and ``reason``,
+    ``hint``) unless every element lies in ``[low, high]`` (``|x|`` in it when ``absolute``).
+    Reveals one bit (whether some element is outside); 7 rounds. Nothing without
+    ``debug_range_check``."""
     if not ctx.config.debug_range_check:
         return
     flat = _lift(x).reshape(-1)
@@ -148,11 +151,11 @@ def check_range(
     clear = comparison.eqz(ctx, np.asarray(count, dtype=np.uint64).reshape(1))
     (flag,) = open_arith(ctx, clear)
     if int(flag[0]) != 1:
-        span = f"|x| in [{low}, {high}]" if absolute else f"[{low}, {high}]"
-        raise ShareError(
-            f"{name}: an input lies outside the documented range {span} "
-            "(debug_range_check; see SessionConfig.approx)"
-        )
+        if absolute and low is None:
+            span = f"|x| <= {high:g}"
+        else:
+            span = f"|x| in [{low}, {high}]" if absolute else f"[{low}, {high}]"
+        raise ShareError(f"{name}: {reason} {span} (debug_range_check; {hint})")
 
 
 def saturated(

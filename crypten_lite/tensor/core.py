@@ -21,7 +21,7 @@ import numpy.typing as npt
 from crypten_lite import ring
 from crypten_lite.encoding import FixedPointEncoder
 from crypten_lite.errors import SessionError, ShareError
-from crypten_lite.protocols import beaver, truncation
+from crypten_lite.protocols import approximations, beaver, truncation
 from crypten_lite.session import Session, current_session
 from crypten_lite.sharing import ARITHMETIC, BINARY, reveal, share_from
 from crypten_lite.tensor import names as names_mod
@@ -236,6 +236,31 @@ class MPCTensor(ApproxMixin, CompareMixin, ShapeMixin, LinearMixin):
         encoded = self._encode_public(np.where(mask, value, 0.0))
         return self._add_public_ring(encoded)
 
+    def _debug_product(self, op: str, operands: Sequence[MPCTensor], bound: float) -> None:
+        """With ``debug_range_check``: raise unless every element of ``operands`` has
+        ``|x| <= bound``, the magnitude below which ``op``'s ring product cannot wrap mod
+        2^64 (checked before the product; revealed values are already wrapped). One batched
+        check, 7 rounds, reveals one bit. Nothing without ``debug_range_check``."""
+        if not self._session.config.debug_range_check:
+            return
+        flat = np.concatenate([lift(t._share).reshape(-1) for t in operands])
+        approximations.check_range(
+            self._session,
+            flat,
+            self.precision,
+            op,
+            None,
+            bound,
+            absolute=True,
+            reason="an operand is too large, the product could overflow the ring: needs",
+            hint=f"products need |x y| < 2^{62 - 2 * self.precision}",
+        )
+
+    def _product_bound(self, terms: int = 1) -> float:
+        """Largest safe operand magnitude of a private product with ``terms`` summed terms:
+        ``sqrt(2^(62-2f) / terms)``."""
+        return float(2.0 ** ((62 - 2 * self.precision) / 2) / math.sqrt(max(terms, 1)))
+
     def truncate(self, bits: int) -> MPCTensor:
         """Divide the shared value by ``2^bits`` (session's truncation method)."""
         out = truncation.truncate(self._session, lift(self._share), bits)
@@ -275,6 +300,8 @@ class MPCTensor(ApproxMixin, CompareMixin, ShapeMixin, LinearMixin):
             self._check_other(other, integer_ok=True)
             shape = _broadcast_or_raise("mul", self.shape, other.shape)
             names = self._names_with(other)  # a name clash fails before a triple is used
+            if self.precision and other.precision:
+                self._debug_product("mul", (self, other), self._product_bound())
             product = beaver.mul(self._session, lift(self._share), lift(other._share))
             low, high = sorted((self.precision, other.precision))
             out = self._wrap(product.reshape(shape), precision=high, names=names)
@@ -295,6 +322,9 @@ class MPCTensor(ApproxMixin, CompareMixin, ShapeMixin, LinearMixin):
         # Encode the factor at the tensor's precision, or finer when it is small so that it
         # keeps `precision` significant bits (1/n of a mean over many elements stays accurate).
         bits = max(self.precision, min(self.precision - math.ceil(math.log2(largest)), 61))
+        # the ring product holds x c at scale 2^(f + bits): it must stay below 2^62
+        limit = 2.0 ** (62 - bits - self.precision) / largest
+        self._debug_product("mul by a public value", (self,), limit)
         multiplier = FixedPointEncoder(bits).encode(value)
         return self._wrap(self._share * multiplier, names=names).truncate(bits)
 
@@ -319,6 +349,7 @@ class MPCTensor(ApproxMixin, CompareMixin, ShapeMixin, LinearMixin):
             self._check_other(other)
             _check_matmul_shapes(self.shape, other.shape)
             names = names_mod.matmul_names(self._names, other._names)
+            self._debug_product("matmul", (self, other), self._product_bound(self.shape[-1]))
             z = beaver.matmul(self._session, self._share, other._share)
         else:
             public = self._encode_public(other)

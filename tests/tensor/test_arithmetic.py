@@ -312,3 +312,42 @@ def test_shape_mismatches_fail_before_any_triple_is_used():
         return session.provider.requests - before, session.stats.rounds
 
     assert run_parties(job, 2) == [(0, 2), (0, 2)]  # rounds: the two shape announcements
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_debug_range_check_catches_a_product_that_wraps(world):
+    """Revealed values are already wrapped back into range (x*x for x = 2^20 + 0.5 used to
+    reveal 1048576.25): the check runs on the operands, before the product."""
+    config = SessionConfig(debug_range_check=True)
+
+    def square(session):
+        x = cl.cryptensor(np.array([2.0**20 + 0.5, 1.0]), src=0)
+        return (x * x).get_plain_text()
+
+    with pytest.raises(PartyFailure, match="product could overflow the ring") as info:
+        run_parties(square, world, config=config, timeout_s=30)
+    assert all(
+        "|x| <= 32768" in info.value.failures.get(rank, "|x| <= 32768") for rank in range(world)
+    )
+
+    def matmul(session):
+        x = cl.cryptensor(np.full((2, 64), 5000.0), src=0)
+        return (x @ x.t()).get_plain_text()  # 64 * 5000^2 = 1.6e9 > 2^30
+
+    with pytest.raises(PartyFailure, match="matmul"):
+        run_parties(matmul, world, config=config, timeout_s=30)
+
+    def public(session):
+        x = cl.cryptensor(np.array([3.0e9]), src=0)
+        return (x * 1e5).get_plain_text()  # 3e14 wraps at 2^46
+
+    with pytest.raises(PartyFailure, match="mul by a public value"):
+        run_parties(public, world, config=config, timeout_s=30)
+
+    def fine(session):
+        x = cl.cryptensor(np.array([100.0, -3.5]), src=0)
+        return (x * x).get_plain_text(), (x * 1e3).get_plain_text()
+
+    squares, scaled = run_parties(fine, world, config=config)[0]
+    np.testing.assert_allclose(squares, [1e4, 12.25], atol=1e-3)
+    np.testing.assert_allclose(scaled, [1e5, -3.5e3], atol=1e-2)
