@@ -6,7 +6,9 @@ held at scale ``2^(2f)`` before truncation, so ``|x y| < 2^(62-2f)`` (about 1e9)
 with the dealer truncation; with 2-party local truncation each element of a product fails
 (is wildly wrong) with probability about ``|x y| 2^(2f-63)`` — about 2^-23 for ``|x y| = 2^8``.
 Overflow wraps silently mod 2^64 in the ring; ``SessionConfig(debug_range_check=True)``
-checks every revealed value against the range and raises instead.
+checks every revealed value against the range, and the operands of every private product,
+matmul and product with a public real before it is computed (a wrapped product would
+reveal an in-range value), and raises instead (each check: 7 rounds, reveals one bit).
 """
 
 from __future__ import annotations
