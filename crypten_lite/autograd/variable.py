@@ -83,6 +83,11 @@ class Variable:
     def numel(self) -> int:
         return int(np.prod(self.shape))
 
+    @property
+    def size(self) -> names_mod.Size:
+        """The element count, callable like torch (see ``MPCTensor.size``)."""
+        return names_mod.Size(self.shape, self.names)
+
     def __len__(self) -> int:
         if not self.shape:
             raise TypeError("len() of a 0-d tensor")

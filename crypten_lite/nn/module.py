@@ -9,6 +9,7 @@ bookkeeping and stay public when the module is encrypted.
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -40,6 +41,26 @@ def _to_numpy(value: Any, key: str) -> np.ndarray[Any, Any]:
         return np.array(value)
     except (TypeError, ValueError) as err:
         raise TypeError(f"{key}: cannot convert {type(value).__name__} to an array") from err
+
+
+Layout = list[tuple[str, tuple[int, ...]]]
+
+
+def _layout_difference(source: Layout, other: Layout, src: int, rank: int) -> str | None:
+    """The first difference between two parameter layouts, or None when they are equal."""
+    if other == source:
+        return None
+    theirs = dict(other)
+    for key, shape in source:
+        if key not in theirs:
+            return f"party {rank} has no parameter {key!r}"
+        if theirs[key] != shape:
+            return f"{key!r} has shape {shape} at party {src} but {theirs[key]} at party {rank}"
+    ours = dict(source)
+    extra = [key for key, _ in other if key not in ours]
+    if extra:
+        return f"party {rank} has a parameter {extra[0]!r} that party {src} lacks"
+    return f"party {rank} lists its parameters in another order than party {src}"
 
 
 class Module:
@@ -228,6 +249,7 @@ class Module:
         session = session or current_session()
         if not isinstance(session, Session):
             raise ShareError("encrypt() needs a crypten_lite Session")
+        self._check_same_layout(session, src)
         for module in self.modules():
             params, buffers, _ = module._tables()
             for table in (params, buffers):
@@ -242,6 +264,36 @@ class Module:
                             table[name] = shared
             module._encrypted = True
         return self
+
+    def _float_layout(self) -> Layout:
+        """``(state_dict key, shape)`` of every floating-point parameter and buffer."""
+        layout = []
+        for key, value in self.state_dict().items():
+            plain = value.data if isinstance(value, Variable) else value
+            if isinstance(plain, np.ndarray) and np.issubdtype(plain.dtype, np.floating):
+                layout.append((key, tuple(int(n) for n in plain.shape)))
+        return layout
+
+    def _check_same_layout(self, session: Session, src: int) -> None:
+        """One round: every party's parameter names and shapes against the source's; a
+        mismatch raises on every party, naming the first difference (before any value is
+        shared, so tensors are never paired wrongly)."""
+        mine = json.dumps(self._float_layout()).encode()
+        gathered = session.comm.all_gather(np.frombuffer(mine, dtype=np.uint8).astype(np.int64))
+        layouts = []
+        for rank, message in enumerate(gathered):
+            try:
+                raw = bytes(np.asarray(message, dtype=np.int64).astype(np.uint8))
+                layouts.append([(str(k), tuple(v)) for k, v in json.loads(raw)])
+            except (ValueError, TypeError) as err:
+                raise ShareError(f"encrypt: party {rank} sent a malformed model layout") from err
+        for rank, layout in enumerate(layouts):
+            problem = _layout_difference(layouts[src], layout, src, rank)
+            if problem is not None:
+                raise ShareError(
+                    f"encrypt(src={src}): the parties' models differ: {problem} (every party "
+                    "must build the same architecture)"
+                )
 
     def decrypt(self, dst: int | None = None) -> Module:
         """Reveal every encrypted parameter and buffer and put the plaintext numpy values back

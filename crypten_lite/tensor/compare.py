@@ -180,6 +180,11 @@ class CompareMixin(TensorStubs):
     __gt__ = gt
     __le__ = le
     __ge__ = ge
+    # ``==`` and ``!=`` compare secrets like ``<`` does (CrypTen): a shared 0/1 tensor, never
+    # Python's identity test. Hashing stays by identity.
+    __eq__ = eq  # type: ignore[assignment]
+    __ne__ = ne  # type: ignore[assignment]
+    __hash__ = object.__hash__
 
     # -- sign, abs, relu, clamp, where ---------------------------------------------------------
     def relu(self) -> MPCTensor:

@@ -120,8 +120,10 @@ class MPCTensor(ApproxMixin, CompareMixin, ShapeMixin, LinearMixin):
         return self._share.ndim
 
     @property
-    def size(self) -> int:
-        return int(self._share.size)
+    def size(self) -> names_mod.Size:
+        """The element count, callable like torch: ``x.size`` (numpy: an int), ``x.size()``
+        (the shape), ``x.size(dim)`` (one dim, by position or name)."""
+        return names_mod.Size(self.shape, self._names)
 
     def __len__(self) -> int:
         if not self.shape:
@@ -132,7 +134,7 @@ class MPCTensor(ApproxMixin, CompareMixin, ShapeMixin, LinearMixin):
         return self.ndim
 
     def numel(self) -> int:
-        return self.size
+        return int(self._share.size)
 
     @property
     def names(self) -> Names:

@@ -13,6 +13,7 @@ from typing import Any
 __all__ = [
     "ELLIPSIS",
     "Names",
+    "Size",
     "align_plan",
     "check_names",
     "fmt",
@@ -274,3 +275,26 @@ def index_names(names: Names, index: Any) -> Names | None:
             pos += 1
     out.extend(names[pos:])
     return tuple(out)
+
+
+class Size(int):
+    """A tensor's element count (numpy's ``size``: ``x.size == 6``) that is also callable like
+    torch's ``size()``: ``x.size()`` is the shape, ``x.size(dim)`` the length of one dim (by
+    position or name). Both conventions give the right number, so code ported from numpy
+    or from torch/CrypTen reads the same value."""
+
+    _shape: tuple[int, ...]
+    _names: Names
+
+    def __new__(cls, shape: tuple[int, ...], names: Names) -> Size:
+        count = 1
+        for length in shape:
+            count *= int(length)
+        obj = super().__new__(cls, count)
+        obj._shape, obj._names = tuple(shape), names
+        return obj
+
+    def __call__(self, dim: Any = None) -> Any:
+        if dim is None:
+            return self._shape
+        return self._shape[lookup(self._names, dim, len(self._shape))]
