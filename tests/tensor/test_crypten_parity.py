@@ -55,7 +55,7 @@ def test_size_of_a_missing_dim_is_a_clear_error():
         with session.activate():
             cl.cryptensor(A, src=0).size(2)
 
-    with pytest.raises(PartyFailure, match="out of range|Dimension"):
+    with pytest.raises(PartyFailure, match=r"out of range|Dimension"):
         run_parties(job, 2, timeout_s=10)
 
 
@@ -97,7 +97,7 @@ def test_encrypt_names_a_missing_parameter():
                 layers.append(cl.nn.Linear(3, 2))
             cl.nn.Sequential(*layers).encrypt(src=0)
 
-    with pytest.raises(PartyFailure, match="party 1 has no parameter '2.weight'"):
+    with pytest.raises(PartyFailure, match=r"party 1 has no parameter '2\.weight'"):
         run_parties(job, 2, timeout_s=30)
 
 
