@@ -12,6 +12,14 @@ sum their shares and open only the sum; neither sees any client's update. One cl
 out in round 2: it uploads to server 0 only and exits; the servers exclude it on both sides
 and the round completes with the others.
 
+Robust aggregation (on by default): before a client's update enters the sum, the servers
+check in MPC that every element lies in the clip range and its weight in ``[0, 1]``; only one
+accept bit per client is opened. ``--malicious-client`` adds one more client (the last one,
+holding no data) that sends a poisoned upload every round, in turn: values far outside the
+clip (they would wrap the 32-bit sum), inconsistent shares (the seed of one update, the masked
+vector of another), and a negative weight. It is rejected on both servers every round; the
+honest clients hold the same data as in a run without it, so the final accuracy is the same.
+
 The same script runs on every process: a client process has ``CRYPTEN_LITE_CLIENT`` set.
 Server 0 prints per-round test accuracy and bytes per client and writes ``summary.json`` and
 ``accuracy.png`` (if matplotlib is installed) into ``--out``.
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +38,8 @@ import numpy as np
 
 from crypten_lite.client.config import ClientConfig
 from crypten_lite.client.edge_client import EdgeClient
+from crypten_lite.client.encode import encode_update
+from crypten_lite.client.shares import split_update
 from crypten_lite.client.training import (
     ModelSpec,
     accuracy,
@@ -38,7 +49,14 @@ from crypten_lite.client.training import (
     pack_weighted_update,
     partition_non_iid,
 )
-from crypten_lite.transport.edge import QuantSpec, RoundState
+from crypten_lite.transport.edge import (
+    NONCE_SIZE,
+    EdgeRequestError,
+    QuantSpec,
+    RoundInfo,
+    RoundState,
+    UpdateShare,
+)
 
 QUANT = QuantSpec("int16", 2.0)  # per-coordinate clip of w·Δ, resolution 2/32767
 RING_BITS = 32
@@ -59,20 +77,71 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--collect-timeout", type=float, default=5.0,
                         help="seconds a server waits for missing uploads")
     parser.add_argument("--seed", type=int, default=0, help="public seed of the data split")
+    parser.add_argument("--malicious-client", action="store_true",
+                        help="the last client sends a poisoned update every round")
     return parser.parse_args()
 
 
 def client_data(args: argparse.Namespace, index: int) -> tuple[np.ndarray, np.ndarray, float]:
     data = load_digits_split(seed=args.seed)
-    parts = partition_non_iid(data.y_train, args.clients, classes_per_client=2, seed=args.seed)
+    parts = partition_non_iid(data.y_train, honest_clients(args), classes_per_client=2,
+                              seed=args.seed)
     cap = max(len(p) for p in parts)  # public weight cap: every w = n_k / cap lies in (0, 1]
     mine = parts[index]
     return data.x_train[mine], data.y_train[mine], len(mine) / cap
 
 
+def honest_clients(args: argparse.Namespace) -> int:
+    """The clients holding data (the malicious one, if any, is the last and holds none)."""
+    return args.clients - (1 if args.malicious_client else 0)
+
+
 # -- client role ------------------------------------------------------------------------------
+ATTACKS = ("wrap", "inconsistent", "negative-weight")
+
+
+def poisoned_shares(kind: str, info: RoundInfo) -> list[UpdateShare]:
+    """What a malicious client uploads (bypassing the SDK's clipping), one share per server."""
+    m, bits = info.num_elements, info.ring_bits
+    nonce = secrets.token_bytes(NONCE_SIZE)
+    if kind == "wrap":  # -2^30 units per element: far outside the clip, wraps the ring sum
+        seeds, masked = split_update(np.full(m, -(2**30), np.int64).astype(np.uint32), 2, bits)
+    elif kind == "inconsistent":  # the seed of one update, the masked vector of another
+        up = encode_update(np.full(m, QUANT.clip), QUANT, bits)
+        seeds, _ = split_update(up, 2, bits)
+        _, masked = split_update(encode_update(-np.full(m, QUANT.clip), QUANT, bits), 2, bits)
+    else:  # in the clip range, but a negative FedAvg weight
+        seeds, masked = split_update(encode_update(np.append(np.full(m - 1, 0.5), -1.0),
+                                                   QUANT, bits), 2, bits)
+    common = dict(round=info.round, nonce=nonce, num_elements=m, ring_bits=bits)
+    return [UpdateShare(seed=seeds[0], **common), UpdateShare(vector=masked, **common)]
+
+
+def run_attacker(config: ClientConfig) -> None:
+    tag = f"{config.client_id}: "
+    print(f"{tag}MALICIOUS: sends a poisoned update every round", flush=True)
+    with EdgeClient.connect(config) as edge:
+        last = 0
+        while True:
+            info = edge.wait_for_round(after=last, timeout=600)
+            if info.state is RoundState.FINISHED:
+                break
+            kind = ATTACKS[(info.round - 1) % len(ATTACKS)]
+            try:
+                for link, share in zip(edge.links, poisoned_shares(kind, info), strict=True):
+                    link.submit(share)
+                print(f"{tag}round {info.round}: uploaded a poisoned update ({kind})",
+                      flush=True)
+            except EdgeRequestError as err:
+                print(f"{tag}round {info.round}: refused: {err}", flush=True)
+            last = info.round
+
+
 def run_client(args: argparse.Namespace, config: ClientConfig) -> None:
     index = int(config.client_id.rsplit("-", 1)[1])
+    if args.malicious_client and index == args.clients - 1:
+        run_attacker(config)
+        return
     spec = ModelSpec(args.model)
     x, y, weight = client_data(args, index)
     tag = f"{config.client_id}: "
@@ -153,7 +222,8 @@ def run_server(args: argparse.Namespace) -> None:
         num_elements=spec.num_params + 1,  # [w·Δ, w]
         ring_bits=RING_BITS,
         quant=QUANT,
-        min_clients=max(1, args.clients // 2),
+        min_clients=max(1, honest_clients(args) // 2),
+        weight_max=1.0,  # every honest w = n_k / cap lies in (0, 1]; range check on (default)
         expected_clients=args.clients,
         collect_timeout_s=args.collect_timeout,
         first_round_timeout_s=180.0,
@@ -192,6 +262,7 @@ def run_server(args: argparse.Namespace) -> None:
             "clients": len(result.clients),
             "excluded": list(result.excluded),
             "rejected": list(result.rejected),
+            "check_s": result.check_s,
             "bytes_per_client": per_client,
             "plaintext_bytes": plain_bytes,
             "upload_ratio": per_client / plain_bytes,
@@ -209,6 +280,13 @@ def run_server(args: argparse.Namespace) -> None:
                 f"round {result.round:2d}: DROPOUT {cid} reached server 0 but not server 1: "
                 "excluded on both servers; the round completed with "
                 f"{len(result.clients)} clients"
+            )
+        for cid in result.rejected:
+            progress.write(
+                f"round {result.round:2d}: REJECTED {cid}: its update failed the range check "
+                "in MPC (values outside the clip range, inconsistent shares or a bad weight); "
+                f"excluded on both servers, the round completed with {len(result.clients)} "
+                "clients"
             )
         progress.step()
     service.finish(model)
@@ -230,6 +308,8 @@ def write_outputs(args: argparse.Namespace, spec: ModelSpec, log: list[dict[str,
         "quant": {"scheme": QUANT.scheme, "clip": QUANT.clip, "ring_bits": RING_BITS},
         "final_accuracy": log[-1]["accuracy"] if log else None,
         "dropouts": dropouts,
+        "malicious_client": f"client-{args.clients - 1}" if args.malicious_client else None,
+        "rejections": [{"round": e["round"], "client": c} for e in log for c in e["rejected"]],
         "per_round": log,
     }
     path = args.out / "summary.json"

@@ -6,7 +6,10 @@ Every call has a deadline. ``GrpcServerLink`` retries ``UNAVAILABLE`` (server no
 service not ready, connection broke) with exponential backoff (0.05 s doubling to 1 s) until
 ``connect_timeout_s`` has passed, then raises the last refusal; other refusals
 (:class:`EdgeRequestError`) are raised at once. A submit that is retried after its first
-attempt may already have been stored: a later ``DUPLICATE`` then counts as delivered.
+attempt may already have been stored: a later ``DUPLICATE`` counts as delivered only when the
+server says it holds this very upload (:func:`is_own_duplicate`: same client, round and
+nonce); a ``DUPLICATE`` for another reason (a different upload of this client, or a nonce
+another client already used) is raised.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Protocol, TypeVar
 
 from crypten_lite.errors import PeerTimeoutError
 from crypten_lite.transport.edge import (
+    DUPLICATE_SAME_UPLOAD,
     EdgeHandler,
     EdgeRefusal,
     EdgeRequestError,
@@ -34,11 +38,17 @@ from crypten_lite.transport.grpc import (
 )
 from crypten_lite.transport.grpc.options import DEFAULT_EDGE_MAX_MESSAGE_BYTES
 
-__all__ = ["DirectServerLink", "GrpcServerLink", "ServerLink"]
+__all__ = ["DirectServerLink", "GrpcServerLink", "ServerLink", "is_own_duplicate"]
 
 _T = TypeVar("_T")
 _FIRST_BACKOFF_S = 0.05
 _MAX_BACKOFF_S = 1.0
+
+
+def is_own_duplicate(err: EdgeRequestError) -> bool:
+    """Whether a ``DUPLICATE`` refusal says the server already holds this very upload (same
+    client, round and nonce), i.e. an earlier attempt of the same submit landed."""
+    return err.refusal is EdgeRefusal.DUPLICATE and err.detail.startswith(DUPLICATE_SAME_UPLOAD)
 
 
 class ServerLink(Protocol):
@@ -127,7 +137,7 @@ class GrpcServerLink:
             try:
                 return call(self.timeout_s)
             except EdgeRequestError as err:
-                if submit and attempted and err.refusal is EdgeRefusal.DUPLICATE:
+                if submit and attempted and is_own_duplicate(err):
                     return None  # type: ignore[return-value]  # an earlier attempt landed
                 if err.refusal is not EdgeRefusal.UNAVAILABLE:
                     raise

@@ -7,7 +7,9 @@ every :class:`~crypten_lite.transport.edge.UpdateShare` before it is kept:
 
 * wrong round, or no round open -> ``STALE``;
 * a second upload by the same client for the round, or a nonce seen before in this job (a
-  replayed message) -> ``DUPLICATE``;
+  replayed message) -> ``DUPLICATE``; the message starts with
+  :data:`~crypten_lite.transport.edge.DUPLICATE_SAME_UPLOAD` only when the share repeats the
+  client's stored upload (same nonce): a retry whose first attempt landed;
 * wrong length, ring width, dtype, nonce or seed size, or the wrong kind of share for this
   server (servers ``0..k-2`` take a seed, server ``k-1`` the masked vector) -> ``INVALID``
   with a message naming the problem;
@@ -32,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crypten_lite.transport.edge import (
+    DUPLICATE_SAME_UPLOAD,
     NONCE_SIZE,
     SEED_SIZE,
     EdgeRefusal,
@@ -51,6 +54,7 @@ SeedExpander = Callable[[bytes, int, int], npt.NDArray[np.unsignedinteger]]
 
 @dataclass(frozen=True)
 class _Entry:
+    nonce: bytes
     seed: bytes | None
     vector: npt.NDArray[np.unsignedinteger] | None
     payload_bytes: int
@@ -193,9 +197,16 @@ class RoundRegistry:
                     EdgeRefusal.STALE,
                     f"round {share.round} is not open (current round {self._round}, {state})",
                 )
-            if client_id in self._entries:
+            stored = self._entries.get(client_id)
+            if stored is not None:
+                if stored.nonce == share.nonce:
+                    raise EdgeRequestError(
+                        EdgeRefusal.DUPLICATE,
+                        f"{DUPLICATE_SAME_UPLOAD} for round {self._round} (this nonce)",
+                    )
                 raise EdgeRequestError(
-                    EdgeRefusal.DUPLICATE, f"already delivered an update for round {self._round}"
+                    EdgeRefusal.DUPLICATE,
+                    f"already delivered a different update for round {self._round}",
                 )
             if share.nonce in self._nonces:
                 raise EdgeRequestError(EdgeRefusal.DUPLICATE, "nonce already used (replay)")
@@ -205,6 +216,7 @@ class RoundRegistry:
                 len(share.seed) if share.seed is not None else part.size * self._dtype.itemsize
             )
             self._entries[client_id] = _Entry(
+                nonce=share.nonce,
                 seed=share.seed,
                 vector=share.vector if share.seed is None else None,
                 payload_bytes=payload,

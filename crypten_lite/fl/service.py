@@ -10,21 +10,30 @@ Round lifecycle, driven by the server script (every server runs the same loop in
    :mod:`crypten_lite.fl.agreement`); a client that reached only some servers is excluded on
    all of them. Fewer than ``min_clients`` -> :class:`~crypten_lite.fl.agreement.TooFewClientsError`
    on every server; the round then changes nothing.
-4. Optionally the norm bound is checked in MPC (:func:`~crypten_lite.fl.aggregate.norm_check`,
-   8 rounds) and failing clients are dropped.
+4. **Robust aggregation (default):** every agreed client's reconstructed update is
+   range-checked in MPC (:func:`~crypten_lite.fl.aggregate.range_check`): every element in
+   ``[-qmax, qmax]`` (the quantized clip range), the FedAvg weight slot (``weight_max``) in
+   ``[0, wmax]``, and with the optional norm bound also the L2 norm. Only one accept bit per
+   client is opened; every server gets the same bits, so a failing client is ``rejected``
+   (named in the :class:`RoundResult`) on every server and the round goes on without it.
+   Fewer than ``min_clients`` accepted -> ``TooFewClientsError`` on every server.
 5. Each server sums its shares over the accepted clients and the servers open the sum among
    themselves only (1 round): the aggregate is the only value ever revealed, and only to the
    servers. It is decoded to float with the client SDK's ``decode_aggregate``.
 
-The next round expects the clients accepted in this one (a client that dropped out is not
-waited for again, though it may still deliver). :meth:`finish` tells clients to exit.
-Cost per round without the norm bound: 2 rounds between servers; ``8·n`` bytes (agreement)
-plus ``m·ring_bits/8`` bytes (the opened sum) sent by each server to each other server.
+The next round expects the clients that delivered to every server in this one, rejected
+ones included (a client that dropped out is not waited for again, though it may still
+deliver). :meth:`finish` tells clients to exit.
+Cost per round: agreement 1 round (``8·n`` bytes), the range check ``3·ceil(2nm/2^16) + 4``
+rounds (7 for ``2nm <= 2^16``; ~``26·nm`` bytes sent per server to each other server, and
+~60 dealer words per element), the opened sum 1 round (``m·ring_bits/8`` bytes). Without the
+check (``range_check=False``): 2 rounds.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -33,12 +42,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from crypten_lite.client.encode import decode_aggregate
+from crypten_lite.client.encode import decode_aggregate, quant_params
 from crypten_lite.client.shares import expand_seed
 from crypten_lite.errors import ConfigError
-from crypten_lite.fl.aggregate import norm_bound_units, norm_check, reveal_sum
+from crypten_lite.fl.aggregate import norm_bound_units, range_check, reveal_sum
 from crypten_lite.fl.agreement import TooFewClientsError, agree_on_clients
-from crypten_lite.fl.registry import RoundRegistry, SeedExpander
+from crypten_lite.fl.registry import ClosedRound, RoundRegistry, SeedExpander
 from crypten_lite.session import Session
 from crypten_lite.transport.edge import (
     RING_BITS,
@@ -54,10 +63,37 @@ from crypten_lite.transport.edge import (
     check_client,
 )
 
-__all__ = ["AggregationConfig", "AggregationService", "RoundResult"]
+__all__ = ["AggregationConfig", "AggregationService", "RoundResult", "TooFewRangeCheckedError"]
 
 F64 = npt.NDArray[np.float64]
 Decoder = Callable[[npt.NDArray[np.unsignedinteger], QuantSpec, int], F64]
+
+
+class TooFewRangeCheckedError(TooFewClientsError):
+    """Fewer than ``min_clients`` clients passed the range check (raised alike on every
+    server); ``rejected`` names the clients that failed it."""
+
+    def __init__(self, accepted: int, min_clients: int, rejected: tuple[str, ...]) -> None:
+        super().__init__(accepted, min_clients)
+        self.args = (
+            f"only {accepted} client(s) passed the range check, the round needs {min_clients}; "
+            f"rejected: {', '.join(rejected) or 'none'}",
+        )
+        self.rejected = rejected
+
+
+class _ShareRows:
+    """This server's shares of the given clients, built one at a time (seeds expanded on
+    demand) so that the check never holds all of them."""
+
+    def __init__(self, closed: ClosedRound, clients: tuple[str, ...]) -> None:
+        self._closed, self._clients = closed, clients
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    def __getitem__(self, index: int) -> npt.NDArray[np.uint64]:
+        return self._closed.share_of(self._clients[index])
 
 
 @dataclass(frozen=True)
@@ -68,6 +104,14 @@ class AggregationConfig:
     deadline). ``first_round_timeout_s`` bounds the first collection (clients are still
     starting), ``collect_timeout_s`` the later ones. ``norm_bound``: optional L2 bound on a
     client's float update, checked in MPC (needs ``ring_bits=64``).
+
+    ``range_check`` (default on): every element of each client's reconstructed update must
+    lie in the quantized clip range ``[-qmax, qmax]`` (:func:`quant_params`), checked in MPC
+    before the update enters the sum; a failing client is rejected. ``weight_max``: the last
+    element is a FedAvg weight (``[w·Δ, w]``, :mod:`crypten_lite.fl.fedavg`) that must lie in
+    ``[0, weight_max]`` (public; quantized to ``floor(weight_max / scale + 0.5)`` units, at
+    most ``qmax``). Turning the check off leaves only the format checks: one client can then
+    move the aggregate by up to ``2^(ring_bits-1)`` units.
     """
 
     job_id: str
@@ -80,6 +124,8 @@ class AggregationConfig:
     first_round_timeout_s: float = 120.0
     norm_bound: float | None = None
     allowed_clients: tuple[str, ...] | None = None
+    range_check: bool = True
+    weight_max: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.job_id, str) or not self.job_id:
@@ -104,6 +150,42 @@ class AggregationConfig:
         if self.norm_bound is not None and self.ring_bits != 64:
             raise ConfigError("norm_bound needs ring_bits=64 (the check squares in MPC)")
         self.norm_bound_units  # validates the bound now  # noqa: B018
+        if self.weight_max is not None and (
+            isinstance(self.weight_max, bool)
+            or not isinstance(self.weight_max, int | float)
+            or not math.isfinite(self.weight_max)
+            or self.weight_max <= 0
+        ):
+            raise ConfigError(
+                f"weight_max must be a positive finite float, got {self.weight_max!r}"
+            )
+        if self.range_check:
+            _, qmax = quant_params(self.quant)
+            if 2 * qmax >= 1 << (self.ring_bits - 1):
+                raise ConfigError(
+                    f"range_check: the clip range [-{qmax}, {qmax}] is too wide for a "
+                    f"{self.ring_bits}-bit ring (use a 64-bit ring or a smaller clip)"
+                )
+
+    @functools.cached_property
+    def value_bounds(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+        """``(lo, hi)`` per element, in quantization units, that the MPC check enforces
+        (intersected with the norm bound's ``[-B, B]``); None if nothing is checked."""
+        bound = self.norm_bound_units
+        if not self.range_check and bound is None:
+            return None
+        _, qmax = quant_params(self.quant)
+        limit = qmax if self.range_check else bound
+        if bound is not None and limit is not None:
+            limit = min(limit, bound)
+        assert limit is not None
+        lo = np.full(self.num_elements, -limit, np.int64)
+        hi = np.full(self.num_elements, limit, np.int64)
+        if self.range_check and self.weight_max is not None:
+            scale, _ = quant_params(self.quant)
+            lo[-1] = 0
+            hi[-1] = min(limit, math.floor(self.weight_max / scale + 0.5))
+        return lo, hi
 
     @functools.cached_property
     def norm_bound_units(self) -> int | None:
@@ -120,11 +202,12 @@ class RoundResult:
     round: int
     clients: tuple[str, ...]  # aggregated (agreed by all servers, passed the norm bound)
     excluded: tuple[str, ...]  # delivered here but not to every server
-    rejected: tuple[str, ...]  # failed the norm bound
+    rejected: tuple[str, ...]  # failed the range check (or the norm bound): not aggregated
     aggregate: F64  # decoded sum of the accepted clients' updates
     payload_bytes: dict[str, int]  # bytes each client's share to this server carried
     collect_s: float
     aggregate_s: float
+    check_s: float = 0.0  # of aggregate_s: the MPC range check
 
 
 class AggregationService:
@@ -225,20 +308,29 @@ class AggregationService:
         agreement = agree_on_clients(comm, closed.delivered, self.config.min_clients)
         accepted: Iterable[str] = agreement.clients
         rejected: tuple[str, ...] = ()
-        bound = self.config.norm_bound_units
-        if bound is not None and agreement.clients:
-            shares = np.stack([closed.share_of(c) for c in agreement.clients])
-            ok = norm_check(self.session, shares, bound)
+        bounds = self.config.value_bounds
+        checked = time.monotonic()
+        if bounds is not None and agreement.clients:
+            rows = _ShareRows(closed, agreement.clients)
+            ok = range_check(
+                self.session,
+                rows,
+                *bounds,
+                self.config.ring_bits,
+                norm_bound=self.config.norm_bound_units,
+            )
             accepted = tuple(c for c, good in zip(agreement.clients, ok, strict=True) if good)
             rejected = tuple(c for c, good in zip(agreement.clients, ok, strict=True) if not good)
+            # every server opened the same bits: all raise alike, or none does
             if len(accepted) < self.config.min_clients:
-                raise TooFewClientsError(len(accepted), self.config.min_clients)
+                raise TooFewRangeCheckedError(len(accepted), self.config.min_clients, rejected)
+        check_s = time.monotonic() - checked
         accepted = tuple(accepted)
         opened = reveal_sum(comm, closed.sum_over(accepted), self.config.ring_bits)
         aggregate = np.asarray(  # the decoder reduces the uint64 sum to the ring itself
             self._decode(opened, self.config.quant, self.config.ring_bits), dtype=np.float64
         )
-        self._expected = max(len(accepted), 1)
+        self._expected = max(len(agreement.clients), 1)  # rejected clients are still online
         return RoundResult(
             round=closed.round,
             clients=accepted,
@@ -248,6 +340,7 @@ class AggregationService:
             payload_bytes=closed.payload_bytes,
             collect_s=collected - start,
             aggregate_s=time.monotonic() - collected,
+            check_s=check_s,
         )
 
     def run_round(self, model: npt.ArrayLike) -> RoundResult:

@@ -24,6 +24,7 @@ import numpy.typing as npt
 from crypten_lite.errors import CommunicationError, RingShapeError
 
 __all__ = [
+    "DUPLICATE_SAME_UPLOAD",
     "NONCE_SIZE",
     "RING_BITS",
     "SCHEMES",
@@ -49,6 +50,12 @@ RING_BITS = (32, 64)
 SCHEMES = ("int8", "int16", "fixed16")
 SEED_SIZE = 32
 NONCE_SIZE = 16
+#: how a server's ``DUPLICATE`` refusal message starts when the refused share repeats the
+#: upload this client already delivered for the round (same client, round AND nonce): a
+#: retried submit whose first attempt landed. Any other ``DUPLICATE`` (a second, different
+#: upload, or a nonce another client or round already used) does not start with it. Rides
+#: in the refusal's detail text, so the wire needs no new field.
+DUPLICATE_SAME_UPLOAD = "same upload already stored"
 
 
 class RoundState(enum.Enum):
@@ -61,7 +68,7 @@ class EdgeRefusal(enum.Enum):
     """Why a server refused a request; the gateway maps each to a gRPC status code."""
 
     INVALID = "invalid"  # malformed or wrong-length request (INVALID_ARGUMENT)
-    DUPLICATE = "duplicate"  # this client already delivered for this round (ALREADY_EXISTS)
+    DUPLICATE = "duplicate"  # already delivered this round, or nonce reused (ALREADY_EXISTS)
     STALE = "stale"  # wrong round, or the round is not open (FAILED_PRECONDITION)
     UNAUTHENTICATED = "unauthenticated"  # no or unknown client identity (UNAUTHENTICATED)
     UNAVAILABLE = "unavailable"  # the service is not ready yet; retry (UNAVAILABLE)

@@ -38,3 +38,31 @@ def test_federated_demo_completes_with_a_dropout(tmp_path: Path) -> None:
     assert rounds[-1]["accuracy"] > 0.5  # trained from zeros, well above chance (0.1)
     assert "DROPOUT client-2 reached server 0 but not server 1" in text
     assert "client-2: DROPOUT in round 2" in text
+
+
+def _run(tmp: Path, clients: int, extra: list[str]) -> tuple[dict, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = launch(
+        SCRIPT,
+        ["--rounds", "3", "--out", str(tmp), "--drop-client", "-1", "--collect-timeout", "1.5",
+         "--epochs", "2", *extra],
+        LaunchOptions(world_size=2, clients=clients),
+        stdout=out,
+        stderr=err,
+    )
+    assert code == 0, err.getvalue() + out.getvalue()
+    return json.loads((tmp / "summary.json").read_text()), out.getvalue()
+
+
+def test_federated_demo_rejects_a_malicious_client_every_round(tmp_path: Path) -> None:
+    """3 honest clients + 1 attacker (wrap, inconsistent shares, negative weight in turn):
+    rejected every round; the accuracy equals the run of the 3 honest clients alone."""
+    attacked, text = _run(tmp_path / "attacked", 4, ["--malicious-client"])
+    baseline, _ = _run(tmp_path / "baseline", 3, [])
+    assert attacked["completed_rounds"] == 3 and attacked["malicious_client"] == "client-3"
+    assert attacked["rejections"] == [{"round": r, "client": "client-3"} for r in (1, 2, 3)]
+    assert [r["clients"] for r in attacked["per_round"]] == [3, 3, 3]
+    assert abs(attacked["final_accuracy"] - baseline["final_accuracy"]) <= 0.005
+    assert "REJECTED client-3: its update failed the range check" in text
+    for kind in ("wrap", "inconsistent", "negative-weight"):
+        assert f"uploaded a poisoned update ({kind})" in text

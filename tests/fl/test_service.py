@@ -87,17 +87,17 @@ def test_malformed_update_gets_a_clear_error_and_others_are_aggregated():
     errors = []
 
     def deliver(services):
-        for i, x in enumerate(xs):
-            shares = make_shares(x, 2, 1)
+        sharings = [make_shares(x, 2, 1) for x in xs]
+        for i, shares in enumerate(sharings):
             services[0].submit(f"client-{i}", shares[0])
         bad = make_shares(np.zeros(M + 1), 2, 1)[1]  # wrong length for server 1
         try:
             services[1].submit("client-1", bad)
         except EdgeRequestError as err:
             errors.append(err)
-        for i, x in enumerate(xs):
+        for i, shares in enumerate(sharings):
             if i != 1:
-                services[1].submit(f"client-{i}", make_shares(x, 2, 1)[1])
+                services[1].submit(f"client-{i}", shares[1])
 
     results, _ = run_round(2, config(expected_clients=3), deliver)
     assert errors and errors[0].refusal is EdgeRefusal.INVALID
