@@ -60,6 +60,12 @@ def _launch_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="BLAS threads per process (default: this machine's cores shared among the ranks)",
     )
     parser.add_argument("--provider", choices=PROVIDERS, default="TrustedDealer")
+    parser.add_argument(
+        "--insecure-dealer",
+        action="store_true",
+        help="allow --provider InsecureLocalDealer: NO security, every party can rebuild "
+        "every triple (tests and demos only)",
+    )
     parser.add_argument("--precision", type=int, default=16, help="fixed-point bits")
     parser.add_argument("--truncation", choices=TRUNCATIONS, default="auto")
     parser.add_argument(
@@ -84,6 +90,7 @@ def _run_launch(args: argparse.Namespace) -> int:
         insecure_plaintext=args.insecure_plaintext,
         clients=args.clients,
         blas_threads=args.blas_threads,
+        insecure_dealer=args.insecure_dealer,
         session=SessionConfig(
             precision=args.precision, provider=args.provider, truncation=args.truncation
         ),
@@ -127,6 +134,11 @@ def _certs_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         default=0,
         help="also issue this many edge-client certificates client-0.. (default 0)",
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace existing regular files (symbolic links are always refused)",
+    )
     return parser
 
 
@@ -141,11 +153,12 @@ def _run_certs(args: argparse.Namespace) -> int:
         world, hosts = config.world_size, config.hosts()
     else:
         world, hosts = args.parties, None
-    written = write_job_certs(args.out, world, hosts, days=args.days, ca=ca)
+    written = write_job_certs(args.out, world, hosts, days=args.days, ca=ca, force=args.force)
     for paths in written.values():
         print(f"wrote {paths.cert} and {paths.key}")
     if args.clients:
-        for paths in write_client_certs(args.out, args.clients, ca=ca, days=args.days).values():
+        issued = write_client_certs(args.out, args.clients, ca=ca, days=args.days, force=args.force)
+        for paths in issued.values():
             print(f"wrote {paths.cert} and {paths.key} (edge client)")
     ca_key = "" if ca else f", key: {args.out / 'ca.key'}"
     print(f"CA certificate: {args.out / 'ca.pem'}{ca_key}")

@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import IO
 
 from crypten_lite.errors import CommunicationError, ConfigError
-from crypten_lite.runtime.party_config import PartyConfig, load_party_config
+from crypten_lite.runtime.party_config import (
+    INSECURE_DEALER,
+    PartyConfig,
+    insecure_dealer_warning,
+    load_party_config,
+)
 from crypten_lite.transport.grpc import identity_name, load_identity
 from crypten_lite.transport.grpc.mailbox import rank_label
 from crypten_lite.transport.grpc.probe import probe_peer
@@ -47,6 +52,14 @@ def _check_certs(config: PartyConfig) -> list[Finding]:
     if problems:
         return [Finding("FAIL", "tls", problem) for problem in problems]
     return [Finding("ok", "tls", f"{config.certs.cert} is {identity!r}, signed by the CA")]
+
+
+def _check_provider(config: PartyConfig) -> list[Finding]:
+    """The insecure dealer only loads with ``insecure_dealer = true``; say what that means."""
+    if config.session.provider != INSECURE_DEALER:
+        return []
+    who = rank_label(config.rank, config.world_size)
+    return [Finding("warn", "provider", insecure_dealer_warning(who))]
 
 
 def _check_listen(config: PartyConfig) -> Finding:
@@ -108,6 +121,7 @@ def _check_peer(
 def diagnose(config: PartyConfig, timeout_s: float = 3.0) -> list[Finding]:
     """Every check for ``config``, in order."""
     findings = _check_certs(config)
+    findings.extend(_check_provider(config))
     findings.append(_check_listen(config))
     usable_tls = all(f.status != "FAIL" for f in findings if f.subject == "tls")
     for peer, address in sorted(config.peers.items()):

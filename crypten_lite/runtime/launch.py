@@ -1,9 +1,13 @@
 """The local launcher: ``crypten-lite-launch -n N script.py [args...]``.
 
 Starts N parties and (with the TrustedDealer provider) the dealer as separate processes on
-127.0.0.1, each in its own process group, with throwaway certificates for mutual TLS in a
-temporary directory. Ports are ephemeral and race-free: every child binds port 0 and reports
-the port on a control pipe; the launcher then sends every child the full address table.
+127.0.0.1, each in its own process group, with throwaway certificates for mutual TLS. Keys
+never touch the disk: the launcher makes the job CA in memory, signs one certificate per rank
+(and per edge client) with it and drops the CA key; each child receives only its own
+certificate and key, as the first line on its control pipe. So no launched process can read
+the CA key, and a launcher killed by SIGKILL leaves no key file behind. Ports are ephemeral
+and race-free: every child binds port 0 and reports the port on a control pipe; the launcher
+then sends every child the full address table.
 Each output line is prefixed with its rank (``[0]``, ``[1]``, ``[dealer]``).
 
 With ``--clients N`` the launcher also issues ``client-0`` .. ``client-<N-1>`` certificates
@@ -32,7 +36,6 @@ import select
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -43,14 +46,20 @@ from typing import IO
 from crypten_lite.client.config import CLIENT_ENV, CLIENTS_ENV, ClientConfig
 from crypten_lite.config import SessionConfig
 from crypten_lite.errors import LaunchError
-from crypten_lite.runtime.party import CONFIG_ENV, CONTROL_ENV
-from crypten_lite.runtime.party_config import PartyConfig, to_document
-from crypten_lite.transport.grpc import (
-    CertPaths,
-    GrpcOptions,
-    write_client_certs,
-    write_job_certs,
+from crypten_lite.runtime.party import (
+    CONFIG_ENV,
+    CONTROL_ENV,
+    PIPE_PLACEHOLDER,
+    encode_identity,
 )
+from crypten_lite.runtime.party_config import (
+    INSECURE_DEALER,
+    PartyConfig,
+    insecure_dealer_warning,
+    to_document,
+)
+from crypten_lite.transport.grpc import CertPaths, GrpcOptions, TlsIdentity
+from crypten_lite.transport.grpc.tls import job_identities
 
 __all__ = ["LaunchOptions", "launch"]
 
@@ -64,8 +73,10 @@ _CLIENT_GRACE_S = 1.0
 class LaunchOptions:
     """``world_size`` parties (+ the dealer) and ``clients`` edge-client processes; timeouts
     in seconds; ``insecure_plaintext`` turns mutual TLS off (debugging only; not with
-    clients, which authenticate by certificate). ``blas_threads``: BLAS/OpenMP threads per
-    process; None shares this machine's cores among the ranks (at least 1 each) unless the
+    clients, which authenticate by certificate). ``insecure_dealer`` must be set to use the
+    ``InsecureLocalDealer`` provider (no security at all: tests and demos only).
+    ``blas_threads``: BLAS/OpenMP threads per process; None shares this machine's cores
+    among the ranks (at least 1 each) unless the
     environment already sets ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``/``MKL_NUM_THREADS``
     (measured: 2 parties + dealer on 2 cores, matmul 1024 over gRPC 0.65 s with 1 thread per
     rank against 0.88-0.99 s with every rank using both cores)."""
@@ -79,6 +90,7 @@ class LaunchOptions:
     python: str = sys.executable
     clients: int = 0
     blas_threads: int | None = None
+    insecure_dealer: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.world_size, bool) or not isinstance(self.world_size, int):
@@ -95,6 +107,12 @@ class LaunchOptions:
             or self.blas_threads < 1
         ):
             raise LaunchError(f"blas_threads must be a positive int, got {self.blas_threads!r}")
+        if self.session.provider == INSECURE_DEALER and not self.insecure_dealer:
+            raise LaunchError(
+                "--provider InsecureLocalDealer is refused: it gives no security at all (every "
+                "party can rebuild every triple from the common seed). Use the TrustedDealer "
+                "provider, or pass --insecure-dealer to run it anyway (tests and demos only)"
+            )
         if self.clients and self.insecure_plaintext:
             raise LaunchError(
                 "--clients needs mutual TLS (clients authenticate with certificates from the "
@@ -148,6 +166,12 @@ class _Child:
             os.close(to_child_r)
             os.close(from_child_w)
         self.pumps: list[threading.Thread] = []
+
+    def send_identity(self, identity: TlsIdentity | None) -> None:
+        """Hand the child its TLS identity (first line on the control pipe; null in a
+        plaintext job). A child that already died is reported when it misses its port."""
+        with contextlib.suppress(OSError):
+            os.write(self._to_child, encode_identity(identity))
 
     def pump(self, out: IO[str], err: IO[str], lock: threading.Lock) -> None:
         for stream, sink in ((self.proc.stdout, out), (self.proc.stderr, err)):
@@ -287,7 +311,7 @@ def _supervise(
     return 1 if failed else 0
 
 
-def _configs(options: LaunchOptions, certs: dict[int, CertPaths] | None) -> list[PartyConfig]:
+def _configs(options: LaunchOptions) -> list[PartyConfig]:
     world = options.world_size
     ranks = list(range(_rank_count(options)))
     session = SessionConfig(**{**options.session.__dict__, "timeout_s": options.timeout_s})
@@ -299,32 +323,38 @@ def _configs(options: LaunchOptions, certs: dict[int, CertPaths] | None) -> list
             world_size=world,
             listen="127.0.0.1:0",
             addresses={r: "127.0.0.1:0" for r in ranks},
-            certs=None if certs is None else certs[rank],
-            insecure_plaintext=certs is None,
+            certs=None,
+            insecure_plaintext=options.insecure_plaintext,
             connect_timeout_s=options.connect_timeout_s,
             timeout_s=options.timeout_s,
             grpc=GrpcOptions(),
             session=session,
+            insecure_dealer=options.insecure_dealer,
         )
         for rank in ranks
     ]
 
 
-def _client_configs(
-    options: LaunchOptions, session_id: str, table: dict[int, str], certs: dict[str, CertPaths]
-) -> list[ClientConfig]:
+def _client_documents(
+    options: LaunchOptions, session_id: str, table: dict[int, str], client_ids: Sequence[str]
+) -> list[dict[str, object]]:
+    """Each client's document; its TLS paths are placeholders that the client process
+    replaces with memory-only files once its identity arrived over the control pipe."""
     servers = tuple(table[rank] for rank in range(options.world_size))
-    return [
-        ClientConfig(
+    placeholder = CertPaths(*(Path(PIPE_PLACEHOLDER),) * 3)
+    docs = []
+    for client_id in client_ids:
+        doc = ClientConfig(
             client_id=client_id,
             job_id=session_id,
             servers=servers,
-            certs=paths,
+            certs=placeholder,
             timeout_s=options.timeout_s,
             connect_timeout_s=options.connect_timeout_s,
-        )
-        for client_id, paths in certs.items()
-    ]
+        ).to_document()
+        doc["tls"] = dict.fromkeys(("ca", "cert", "key"), PIPE_PLACEHOLDER)
+        docs.append(doc)
+    return docs
 
 
 def launch(
@@ -348,32 +378,39 @@ def launch(
     base_env = {**os.environ, CLIENTS_ENV: str(options.clients), "PYTHONUNBUFFERED": "1"}
     base_env.pop(CLIENT_ENV, None)
     base_env.update(_blas_env(options))
-    with tempfile.TemporaryDirectory(prefix="crypten-lite-launch-") as tmp:
-        certs = (
-            None if options.insecure_plaintext else write_job_certs(Path(tmp), options.world_size)
-        )
-        client_certs = write_client_certs(Path(tmp), options.clients) if options.clients else {}
-        try:
-            configs = _configs(options, certs)
-            for config in configs:
-                env = {**base_env, CONFIG_ENV: json.dumps(to_document(config))}
-                child = _rank_child(config, argv, env)
-                children.append(child)
-                child.pump(out, err, lock)
-            deadline = time.monotonic() + options.connect_timeout_s
-            table = {c.rank: f"127.0.0.1:{c.read_port(deadline)}" for c in children}
-            for child in children:
-                child.send_table(table)
-            session_id = configs[0].session_id
-            for index, client_config in enumerate(
-                _client_configs(options, session_id, table, client_certs)
-            ):
-                env = {**base_env, CLIENT_ENV: json.dumps(client_config.to_document())}
-                env.pop(CONFIG_ENV, None)
-                client = _Child(index, client_config.client_id, f"[c{index}] ", argv, env)
-                clients.children.append(client)
-                client.pump(out, err, lock)
-            return _supervise(children, options, err, clients)
-        finally:
-            for child in [*clients.children, *children]:
-                child.kill()
+    # the job CA lives only inside job_identities(): no file, no child ever holds its key
+    identities, client_identities = (
+        ({}, {})
+        if options.insecure_plaintext
+        else job_identities(options.world_size, options.clients)
+    )
+    if options.session.provider == INSECURE_DEALER:
+        print(f"crypten-lite-launch: {insecure_dealer_warning('this job')}", file=err)
+    try:
+        configs = _configs(options)
+        for config in configs:
+            env = {**base_env, CONFIG_ENV: json.dumps(to_document(config))}
+            child = _rank_child(config, argv, env)
+            children.append(child)
+            child.send_identity(identities.pop(config.rank, None))
+            child.pump(out, err, lock)
+        deadline = time.monotonic() + options.connect_timeout_s
+        table = {c.rank: f"127.0.0.1:{c.read_port(deadline)}" for c in children}
+        for child in children:
+            child.send_table(table)
+        session_id = configs[0].session_id
+        documents = _client_documents(options, session_id, table, list(client_identities))
+        for index, doc in enumerate(documents):
+            env = {**base_env, CLIENT_ENV: json.dumps(doc)}
+            env.pop(CONFIG_ENV, None)
+            client_id = str(doc["client_id"])
+            client = _Child(index, client_id, f"[c{index}] ", argv, env)
+            clients.children.append(client)
+            client.send_identity(client_identities.pop(client_id))
+            client.pump(out, err, lock)
+        return _supervise(children, options, err, clients)
+    finally:
+        identities.clear()
+        client_identities.clear()
+        for child in [*clients.children, *children]:
+            child.kill()

@@ -28,15 +28,23 @@ from typing import IO
 from crypten_lite.client.config import CLIENT_ENV, CLIENTS_ENV, ClientConfig
 from crypten_lite.errors import CommunicationError, ConfigError, CryptenLiteError, LaunchError
 from crypten_lite.runtime.allocator import tune_allocator
-from crypten_lite.runtime.party_config import PartyConfig, from_document, load_party_config
+from crypten_lite.runtime.party_config import (
+    INSECURE_DEALER,
+    PartyConfig,
+    from_document,
+    insecure_dealer_warning,
+    load_party_config,
+)
 from crypten_lite.session import Session, serve_dealer
-from crypten_lite.transport.grpc import GrpcCommunicator, load_identity
+from crypten_lite.transport.grpc import GrpcCommunicator, TlsIdentity, load_identity
 from crypten_lite.transport.grpc.mailbox import rank_label
 
 __all__ = [
     "CONFIG_ENV",
     "CONTROL_ENV",
+    "PIPE_PLACEHOLDER",
     "child_main",
+    "encode_identity",
     "launched_clients",
     "run_party",
     "run_party_file",
@@ -47,6 +55,9 @@ __all__ = [
 CONFIG_ENV = "CRYPTEN_LITE_PARTY"
 #: environment variable holding the launched child's control pipe fds "read,write".
 CONTROL_ENV = "CRYPTEN_LITE_CONTROL_FDS"
+#: what stands for a TLS file path in a launched client's document until the client has
+#: received its identity over the control pipe (see :func:`_client_identity_paths`).
+PIPE_PLACEHOLDER = "/dev/null/crypten-lite-control-pipe"
 _LOG = logging.getLogger("crypten_lite.runtime")
 
 
@@ -59,7 +70,9 @@ def start_communicator(config: PartyConfig) -> GrpcCommunicator:
     timeouts, whose abort notices reach the dealer.
     """
     tune_allocator()  # a party process moves many MiB-sized buffers (see allocator.py)
-    tls = load_identity(config.certs) if config.certs is not None else None
+    tls = config.identity
+    if tls is None and config.certs is not None:
+        tls = load_identity(config.certs)
     timeout_s = config.timeout_s
     if config.is_dealer:
         timeout_s = max(timeout_s, config.grpc.stream_deadline_s)
@@ -100,6 +113,8 @@ def run_party(
     """Connect, run ``script`` (parties) or serve (dealer), shut down; the exit code."""
     err_out = stderr or sys.stderr
     who = rank_label(config.rank, config.world_size)
+    if config.session.provider == INSECURE_DEALER:
+        print(f"crypten-lite: {insecure_dealer_warning(who)}", file=err_out, flush=True)
     try:
         comm.connect(config.peers, config.connect_timeout_s)
         if config.is_dealer:
@@ -175,6 +190,58 @@ def _control_pipe() -> tuple[int, int]:
     return read_fd, write_fd
 
 
+def encode_identity(identity: TlsIdentity | None) -> bytes:
+    """The first line the launcher writes on a child's control pipe: its TLS identity (PEM,
+    in memory only) or ``null`` for a plaintext job."""
+    if identity is None:
+        return b"null\n"
+    doc = {
+        "ca": identity.ca_pem.decode("ascii"),
+        "cert": identity.cert_pem.decode("ascii"),
+        "key": identity.key_pem.decode("ascii"),
+    }
+    return (json.dumps(doc) + "\n").encode("ascii")
+
+
+def _read_identity(control_in: IO[str]) -> TlsIdentity | None:
+    """Read the identity line :func:`encode_identity` wrote (first line on the pipe)."""
+    line = control_in.readline()
+    if not line:
+        raise LaunchError("the launcher went away before sending this process its identity")
+    try:
+        doc = json.loads(line)
+        if doc is None:
+            return None
+        return TlsIdentity(
+            doc["ca"].encode("ascii"), doc["cert"].encode("ascii"), doc["key"].encode("ascii")
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise LaunchError(f"bad identity from the launcher ({type(err).__name__})") from err
+
+
+def _memory_file(name: str, data: bytes) -> str:
+    """A path to ``data`` that lives in this process's memory only (Linux ``memfd``): it is
+    on no file system, other processes cannot open it, and it vanishes with the process."""
+    fd = os.memfd_create(f"crypten-lite-{name}", os.MFD_CLOEXEC)
+    os.write(fd, data)
+    return f"/proc/self/fd/{fd}"
+
+
+def _client_identity_paths(identity: TlsIdentity) -> dict[str, str]:
+    """The client SDK reads its identity from paths (``ClientConfig.certs``): give it
+    memory-only files, so a launched client's key never touches the disk."""
+    if not hasattr(os, "memfd_create") or not Path("/proc/self/fd").is_dir():
+        raise LaunchError(
+            "launched edge clients need Linux (memfd_create and /proc) to hold their keys in "
+            "memory only"
+        )
+    return {
+        "ca": _memory_file("ca.pem", identity.ca_pem),
+        "cert": _memory_file("client.pem", identity.cert_pem),
+        "key": _memory_file("client.key", identity.key_pem),
+    }
+
+
 def _start_watcher(control_in: IO[str], comm: GrpcCommunicator | None) -> None:
     threading.Thread(
         target=_watch_launcher, args=(control_in, comm), name="cl-launcher-watch", daemon=True
@@ -189,7 +256,14 @@ def _client_main(args: Sequence[str]) -> int:
         raise LaunchError(f"${CLIENT_ENV} is empty")
     read_fd, write_fd = _control_pipe()
     os.close(write_fd)
-    _start_watcher(os.fdopen(read_fd, "r"), None)
+    control_in = os.fdopen(read_fd, "r")
+    identity = _read_identity(control_in)
+    if identity is not None:
+        doc = config.to_document()
+        doc["tls"] = _client_identity_paths(identity)
+        os.environ[CLIENT_ENV] = json.dumps(doc)
+        config = ClientConfig.from_document(doc)
+    _start_watcher(control_in, None)
     if not args:
         raise LaunchError("a client needs a script to run")
     try:
@@ -215,11 +289,14 @@ def child_main(argv: Sequence[str] | None = None) -> int:
     if os.environ.get(CLIENT_ENV):
         return _client_main(args)
     try:
-        config = from_document(json.loads(os.environ[CONFIG_ENV]))
+        doc = json.loads(os.environ[CONFIG_ENV])
     except (KeyError, ValueError) as err:
         raise LaunchError(f"not started by crypten-lite-launch ({err})") from err
     read_fd, write_fd = _control_pipe()
     control_in = os.fdopen(read_fd, "r")
+    # the TLS identity (PEM) arrives in memory over the control pipe, never through a file
+    # or the environment (``null`` in a plaintext job)
+    config = from_document(doc, identity=_read_identity(control_in))
     with os.fdopen(write_fd, "w") as control_out:
         comm = start_communicator(config)
         control_out.write(f"{comm.port}\n")

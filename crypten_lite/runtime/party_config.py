@@ -17,6 +17,7 @@ ca = "certs/ca.pem"
 cert = "certs/party-1.pem"
 key = "certs/party-1.key"
 # insecure_plaintext = true     # instead of [tls]: no encryption, no authentication
+# insecure_dealer = true        # required (on every rank) for provider "InsecureLocalDealer"
 
 [timeouts]
 connect_s = 60                  # start-up barrier
@@ -40,9 +41,28 @@ from typing import Any
 
 from crypten_lite.config import SessionConfig
 from crypten_lite.errors import ConfigError
-from crypten_lite.transport.grpc import CertPaths, GrpcOptions
+from crypten_lite.transport.grpc import CertPaths, GrpcOptions, TlsIdentity
 
-__all__ = ["PartyConfig", "from_document", "load_party_config", "to_document"]
+__all__ = [
+    "INSECURE_DEALER",
+    "PartyConfig",
+    "from_document",
+    "insecure_dealer_warning",
+    "load_party_config",
+    "to_document",
+]
+
+#: the provider that must be asked for explicitly in multi-process jobs.
+INSECURE_DEALER = "InsecureLocalDealer"
+
+
+def insecure_dealer_warning(rank_name: str) -> str:
+    """The warning every rank of a job with the insecure dealer prints (and doctor shows)."""
+    return (
+        f"WARNING: {rank_name} uses the INSECURE InsecureLocalDealer provider: every party can "
+        "rebuild every triple and mask from the common seed, so the job protects NO input; "
+        "tests and demos only (use the TrustedDealer provider for real data)"
+    )
 
 
 def _host(address: str) -> str:
@@ -56,6 +76,7 @@ _TOP = {
     "parties",
     "tls",
     "insecure_plaintext",
+    "insecure_dealer",
     "timeouts",
     "protocol",
 }
@@ -65,7 +86,12 @@ _PROTOCOL = {"precision", "provider", "truncation"}
 
 @dataclass(frozen=True)
 class PartyConfig:
-    """Everything one rank needs to join a job (see the module docstring for the file)."""
+    """Everything one rank needs to join a job (see the module docstring for the file).
+
+    TLS material comes either from files (``certs``) or, for a launched rank, in memory
+    (``identity``, handed over the launcher's control pipe; never in a document).
+    ``insecure_dealer`` must be set to use the ``InsecureLocalDealer`` provider.
+    """
 
     session_id: str
     rank: int
@@ -78,6 +104,19 @@ class PartyConfig:
     timeout_s: float = 30.0
     grpc: GrpcOptions = field(default_factory=GrpcOptions)
     session: SessionConfig = field(default_factory=SessionConfig)
+    insecure_dealer: bool = False
+    identity: TlsIdentity | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.session.provider == INSECURE_DEALER and not self.insecure_dealer:
+            raise ConfigError(
+                "provider InsecureLocalDealer is refused in a multi-process job: it gives no "
+                "security at all (every party can rebuild every triple). Use the TrustedDealer "
+                "provider, or opt in explicitly with insecure_dealer = true in party.toml "
+                "(--insecure-dealer on crypten-lite-launch); tests and demos only"
+            )
+        if self.certs is not None and self.identity is not None:
+            raise ConfigError("give TLS files (certs) or an in-memory identity, not both")
 
     @property
     def peers(self) -> dict[int, str]:
@@ -137,8 +176,16 @@ def _addresses(doc: Mapping[str, Any]) -> tuple[int, dict[int, str]]:
     return world, out
 
 
-def from_document(doc: Mapping[str, Any], base_dir: Path | None = None) -> PartyConfig:
-    """Validate a parsed ``party.toml`` (or its JSON twin); errors name the key."""
+def from_document(
+    doc: Mapping[str, Any],
+    base_dir: Path | None = None,
+    *,
+    identity: TlsIdentity | None = None,
+) -> PartyConfig:
+    """Validate a parsed ``party.toml`` (or its JSON twin); errors name the key.
+
+    ``identity``: this rank's TLS material in memory (a launched rank); the document then
+    has neither ``[tls]`` nor ``insecure_plaintext``."""
     unknown = sorted(set(doc) - _TOP)
     if unknown:
         raise ConfigError(f"unknown top-level key(s) {unknown}; allowed: {sorted(_TOP)}")
@@ -156,8 +203,14 @@ def from_document(doc: Mapping[str, Any], base_dir: Path | None = None) -> Party
     insecure = doc.get("insecure_plaintext", False)
     if not isinstance(insecure, bool):
         raise ConfigError("insecure_plaintext must be true or false")
+    insecure_dealer = doc.get("insecure_dealer", False)
+    if not isinstance(insecure_dealer, bool):
+        raise ConfigError("insecure_dealer must be true or false")
     certs: CertPaths | None = None
-    if insecure:
+    if identity is not None:
+        if insecure or "tls" in doc:
+            raise ConfigError("a rank with an in-memory identity takes no [tls] files")
+    elif insecure:
         if "tls" in doc:
             raise ConfigError("give either [tls] or insecure_plaintext = true, not both")
     else:
@@ -180,6 +233,12 @@ def from_document(doc: Mapping[str, Any], base_dir: Path | None = None) -> Party
         raise ConfigError(f"[protocol]: {err}") from err
     if session.provider == "TrustedDealer" and world not in addresses:
         raise ConfigError("[parties] needs a 'dealer' address for the TrustedDealer provider")
+    if session.provider == INSECURE_DEALER and not insecure_dealer:
+        raise ConfigError(
+            '[protocol] provider = "InsecureLocalDealer" is refused: it gives no security '
+            'at all (every party can rebuild every triple). Use "TrustedDealer", or opt in '
+            "explicitly with insecure_dealer = true (top level) on every rank; tests only"
+        )
     return PartyConfig(
         session_id=session_id,
         rank=rank,
@@ -192,6 +251,8 @@ def from_document(doc: Mapping[str, Any], base_dir: Path | None = None) -> Party
         timeout_s=recv_s,
         grpc=grpc_options,
         session=session,
+        insecure_dealer=insecure_dealer,
+        identity=identity,
     )
 
 
@@ -215,8 +276,12 @@ def to_document(config: PartyConfig) -> dict[str, Any]:
             "truncation": config.session.truncation,
         },
     }
-    if config.certs is None:
+    if config.insecure_dealer:
+        doc["insecure_dealer"] = True
+    if config.insecure_plaintext:
         doc["insecure_plaintext"] = True
+    elif config.certs is None:
+        pass  # TLS identity handed over in memory (the launcher's control pipe), never here
     else:
         doc["tls"] = {
             "ca": str(Path(config.certs.ca).resolve()),

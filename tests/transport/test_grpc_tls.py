@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 
 import grpc
 import numpy as np
 import pytest
 
 from crypten_lite._proto import health_pb2, party_pb2
-from crypten_lite.errors import PeerTimeoutError
+from crypten_lite.errors import PeerTimeoutError, TlsSetupError
 from crypten_lite.transport.grpc import GrpcCommunicator, GrpcOptions, TlsIdentity, load_identity
 from crypten_lite.transport.grpc.channels import open_link
 from crypten_lite.transport.grpc.options import PARTY_SERVICE
@@ -173,3 +174,63 @@ def test_a_full_exchange_works_over_mutual_tls(tmp_path):
     finally:
         for comm in comms:
             comm.abort("teardown")
+
+
+def test_job_identities_live_in_memory_and_hold_no_ca_key(tmp_path, monkeypatch):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from crypten_lite.transport.grpc import tls as tls_module
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tls_module, "_write", lambda *a, **k: pytest.fail("wrote a file"))
+    ranks, clients = tls_module.job_identities(2, 2)
+    assert sorted(ranks) == [0, 1, 2] and sorted(clients) == ["client-0", "client-1"]
+    assert list(tmp_path.iterdir()) == []
+    ca = x509.load_pem_x509_certificate(ranks[0].ca_pem)
+    ca_public = ca.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    keys = set()
+    for identity in [*ranks.values(), *clients.values()]:
+        cert = x509.load_pem_x509_certificate(identity.cert_pem)
+        cert.verify_directly_issued_by(ca)
+        key = serialization.load_pem_private_key(identity.key_pem, password=None)
+        public = key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        assert public != ca_public  # nobody gets the CA key
+        keys.add(identity.key_pem)
+        assert cert.not_valid_after_utc - cert.not_valid_before_utc < timedelta(days=2)
+    assert len(keys) == 5
+
+
+def test_written_keys_refuse_symlinks_existing_files_and_open_directories(tmp_path):
+    import os
+    import stat
+
+    target = tmp_path / "elsewhere"
+    target.write_bytes(b"keep")
+    out = tmp_path / "certs"
+    out.mkdir(mode=0o700)
+    (out / "dealer.key").symlink_to(target)
+    with pytest.raises(TlsSetupError, match=r"dealer\.key: it is a symbolic link"):
+        write_job_certs(out, 1)
+    with pytest.raises(TlsSetupError, match="symbolic link"):
+        write_job_certs(out, 1, force=True)
+    assert target.read_bytes() == b"keep"
+
+    previous = os.umask(0o002)
+    try:
+        fresh = write_job_certs(tmp_path / "a" / "b", 1)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "a" / "b").stat().st_mode) == 0o700
+    assert stat.S_IMODE(fresh[0].key.stat().st_mode) == 0o600
+    with pytest.raises(TlsSetupError, match="refusing to overwrite"):
+        write_job_certs(tmp_path / "a" / "b", 1)
+    open_dir = tmp_path / "open"
+    open_dir.mkdir()
+    open_dir.chmod(0o775)
+    with pytest.raises(TlsSetupError, match="group or others can write"):
+        write_job_certs(open_dir, 1)

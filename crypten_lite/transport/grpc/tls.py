@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +36,10 @@ __all__ = [
     "identity_name",
     "inspect_identity",
     "issue_certificate",
+    "job_identities",
     "load_identity",
     "make_ca",
+    "prepare_key_dir",
     "rank_of_identity",
     "write_client_certs",
     "write_job_certs",
@@ -227,12 +230,65 @@ def issue_certificate(
     return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
 
 
-def _write(path: Path, data: bytes, secret: bool) -> None:
+def _write(path: Path, data: bytes, secret: bool, *, force: bool = False) -> None:
+    """Create ``path`` afresh (``O_EXCL``, never through a symlink) with mode 0600 for keys,
+    0644 for certificates. An existing file is refused unless ``force``, which removes a
+    regular file first; a symlink or any other kind of file is always refused."""
     mode = 0o600 if secret else 0o644
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        info = None
+    if info is not None:
+        if stat.S_ISLNK(info.st_mode):
+            raise TlsSetupError(f"refusing to write {path}: it is a symbolic link")
+        if not stat.S_ISREG(info.st_mode):
+            raise TlsSetupError(f"refusing to write {path}: it exists and is not a regular file")
+        if not force:
+            raise TlsSetupError(
+                f"refusing to overwrite {path}: it already exists (remove it, write into a new "
+                "directory, or pass --force)"
+            )
+        os.unlink(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    flags |= getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, mode)
+    except FileExistsError as err:
+        raise TlsSetupError(f"refusing to write {path}: it appeared while writing") from err
+    except OSError as err:
+        raise TlsSetupError(f"cannot create {path}: {err.strerror}") from err
     with os.fdopen(fd, "wb") as handle:
+        os.fchmod(handle.fileno(), mode)  # the umask may have removed bits; never added any
         handle.write(data)
-    os.chmod(path, mode)
+
+
+def prepare_key_dir(out_dir: Path) -> Path:
+    """Create ``out_dir`` with mode 0700 (parents as usual), or check an existing one: it
+    must be a directory owned by this user that neither group nor others can write."""
+    out_dir = Path(out_dir)
+    if not out_dir.exists() and not out_dir.is_symlink():
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(out_dir, 0o700)
+        except FileExistsError:
+            pass
+        else:
+            os.chmod(out_dir, 0o700)
+    try:
+        info = os.stat(out_dir)
+    except OSError as err:
+        raise TlsSetupError(f"cannot use {out_dir}: {err.strerror}") from err
+    if not stat.S_ISDIR(info.st_mode):
+        raise TlsSetupError(f"{out_dir} is not a directory")
+    if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+        raise TlsSetupError(f"refusing to write keys into {out_dir}: another user owns it")
+    if info.st_mode & 0o022:
+        raise TlsSetupError(
+            f"refusing to write keys into {out_dir}: group or others can write to it "
+            f"(mode {stat.S_IMODE(info.st_mode):o}; chmod 700 it or use a new directory)"
+        )
+    return out_dir
 
 
 def write_job_certs(
@@ -242,29 +298,32 @@ def write_job_certs(
     *,
     days: int = 365,
     ca: tuple[bytes, bytes] | None = None,
+    force: bool = False,
 ) -> dict[int, CertPaths]:
     """Write ``ca.pem``/``ca.key`` and ``<identity>.pem``/``<identity>.key`` for every rank
-    (parties ``0..world_size-1`` and the dealer) into ``out_dir``; keys are mode 0600.
+    (parties ``0..world_size-1`` and the dealer) into ``out_dir``.
 
+    ``out_dir`` is created with mode 0700 (an existing one must be ours and not writable by
+    group or others); every file is created afresh with ``O_EXCL|O_NOFOLLOW``, keys 0600.
+    An existing file is refused unless ``force`` (which replaces regular files only).
     ``hosts[rank]`` lists the names/IPs that rank is reached at (default loopback);
     ``ca`` reuses an existing CA ``(certificate PEM, key PEM)`` to rotate leaf certificates.
     """
     if world_size < 1:
         raise TlsSetupError(f"world_size must be >= 1, got {world_size}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = prepare_key_dir(out_dir)
     if ca is None:
         ca = make_ca(days=days)
-        _write(out_dir / "ca.key", ca[1], secret=True)
-    _write(out_dir / "ca.pem", ca[0], secret=False)
+        _write(out_dir / "ca.key", ca[1], secret=True, force=force)
+    _write(out_dir / "ca.pem", ca[0], secret=False, force=force)
     written: dict[int, CertPaths] = {}
     for rank in range(world_size + 1):
         name = identity_name(rank, world_size)
         rank_hosts = (hosts or {}).get(rank, ("127.0.0.1", "localhost"))
         cert_pem, key_pem = issue_certificate(ca[0], ca[1], name, rank_hosts, days)
         paths = CertPaths(out_dir / "ca.pem", out_dir / f"{name}.pem", out_dir / f"{name}.key")
-        _write(paths.cert, cert_pem, secret=False)
-        _write(paths.key, key_pem, secret=True)
+        _write(paths.cert, cert_pem, secret=False, force=force)
+        _write(paths.key, key_pem, secret=True, force=force)
         written[rank] = paths
     return written
 
@@ -275,11 +334,13 @@ def write_client_certs(
     *,
     ca: tuple[bytes, bytes] | None = None,
     days: int = 365,
+    force: bool = False,
 ) -> dict[str, CertPaths]:
     """Write ``client-<i>.pem``/``.key`` for edge clients, signed by the job CA ``ca``
     (``(certificate PEM, key PEM)``; None: the ``ca.pem``/``ca.key`` that
     :func:`write_job_certs` wrote into ``out_dir``). ``clients``: a count (ids ``client-0``
-    ..) or the suffixes. Returns client id -> paths; keys are mode 0600."""
+    ..) or the suffixes. Returns client id -> paths; files are written as by
+    :func:`write_job_certs` (0700 directory, ``O_EXCL|O_NOFOLLOW``, keys 0600)."""
     if isinstance(clients, bool):
         raise TlsSetupError("clients must be a count or a list of client suffixes")
     if isinstance(clients, int):
@@ -288,8 +349,7 @@ def write_client_certs(
         suffixes: list[str] = [str(i) for i in range(clients)]
     else:
         suffixes = [str(c) for c in clients]
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = prepare_key_dir(out_dir)
     if ca is None:
         try:
             ca = ((out_dir / "ca.pem").read_bytes(), (out_dir / "ca.key").read_bytes())
@@ -297,7 +357,7 @@ def write_client_certs(
             raise TlsSetupError(f"no job CA in {out_dir}: {err.strerror}") from err
     ca_path = out_dir / "ca.pem"
     if not ca_path.exists():
-        _write(ca_path, ca[0], secret=False)
+        _write(ca_path, ca[0], secret=False, force=force)
     written: dict[str, CertPaths] = {}
     for suffix in suffixes:
         name = client_identity(suffix)
@@ -306,10 +366,41 @@ def write_client_certs(
         # a client's certificate authenticates it; it never serves, so no host names
         cert_pem, key_pem = issue_certificate(ca[0], ca[1], name, (), days)
         paths = CertPaths(ca_path, out_dir / f"{name}.pem", out_dir / f"{name}.key")
-        _write(paths.cert, cert_pem, secret=False)
-        _write(paths.key, key_pem, secret=True)
+        _write(paths.cert, cert_pem, secret=False, force=force)
+        _write(paths.key, key_pem, secret=True, force=force)
         written[name] = paths
     return written
+
+
+def job_identities(
+    world_size: int,
+    clients: int = 0,
+    *,
+    hosts: Iterable[str] = ("127.0.0.1", "localhost"),
+    days: int = 1,
+) -> tuple[dict[int, TlsIdentity], dict[str, TlsIdentity]]:
+    """A throwaway job CA and its leaf identities, all in memory: every rank's
+    (``0..world_size``, the dealer last) and ``client-0..`` for ``clients`` edge clients.
+
+    The CA key exists only inside this call: it signs the leaves and is dropped, so no
+    process of the job — and no file — ever holds it. Nothing is written to disk.
+    """
+    if world_size < 1:
+        raise TlsSetupError(f"world_size must be >= 1, got {world_size}")
+    ca_cert, ca_key = make_ca(days=days)
+    ranks = {}
+    for rank in range(world_size + 1):
+        cert_pem, key_pem = issue_certificate(
+            ca_cert, ca_key, identity_name(rank, world_size), hosts, days
+        )
+        ranks[rank] = TlsIdentity(ca_cert, cert_pem, key_pem)
+    edge = {}
+    for index in range(clients):
+        name = client_identity(index)
+        cert_pem, key_pem = issue_certificate(ca_cert, ca_key, name, (), days)
+        edge[name] = TlsIdentity(ca_cert, cert_pem, key_pem)
+    del ca_key
+    return ranks, edge
 
 
 def inspect_identity(paths: CertPaths, identity: str) -> list[str]:
