@@ -5,7 +5,16 @@ Costs, per party, for ``n`` ring elements and ``N`` parties:
 - ``share_from`` with the shape passed by all: 0 rounds, 0 bytes (zero-sharing plus the
   source's value). With ``shape=None`` on all parties: 1 round to learn the shape.
 - ``reveal`` to all: 1 round, ``(N-1) n`` elements sent. To one party: 1 round, ``n`` elements
-  sent by each other party.
+  sent by each other party, plus an empty (0-byte payload) message to every party that gets
+  no share, so that every party hears from every other one.
+
+Every opening carries the ``dst`` its sender uses, at no byte cost, in the dtype and shape of
+its messages: a share for everyone travels as ``uint64``, a share for the receiver alone as
+its bit-identical ``int64`` view, and a party that sends no share to a peer sends it an empty
+``uint8`` array of shape ``(0, dst)``. Each party checks what every peer used against its own
+``dst``, so parties that pass different ``dst`` to one reveal all fail at once with a
+:class:`ShareError` naming both values, instead of waiting for messages that never come (or
+silently mismatching later messages).
 """
 
 from __future__ import annotations
@@ -85,14 +94,50 @@ def share_from(
     return np.bitwise_xor(zero, value)
 
 
+def _dst_message(share: U64, dst: int | None, receiver: int) -> npt.NDArray[np.generic]:
+    """What a party using ``dst`` sends ``receiver`` in a reveal (see module docstring)."""
+    if dst is None:
+        return share
+    if dst == receiver:
+        return share.view(np.int64)
+    return np.empty((0, dst), dtype=np.uint8)
+
+
+def _dst_of(message: npt.NDArray[np.generic], receiver: int) -> int | str | None:
+    """The ``dst`` a peer used, read from its reveal message (a string if unreadable)."""
+    if message.dtype == np.uint64:
+        return None
+    if message.dtype == np.int64:
+        return receiver
+    if message.dtype == np.uint8 and message.ndim == 2 and message.shape[0] == 0:
+        return int(message.shape[1])
+    return f"an unexpected {message.dtype} message of shape {message.shape}"
+
+
 def reveal(
     comm: Communicator, share: U64, dst: int | None = None, kind: str = ARITHMETIC
 ) -> U64 | None:
-    """The value of a sharing, to every party (``dst=None``) or to party ``dst`` only."""
-    if dst is None:
-        return combine(kind, [np.asarray(s, dtype=np.uint64) for s in comm.all_gather(share)])
-    dst = _check_party(comm, dst, "dst")
-    gathered = comm.gather(share, dst)
-    if gathered is None:
+    """The value of a sharing, to every party (``dst=None``) or to party ``dst`` only.
+
+    Every party must pass the same ``dst``; if they do not, every party raises
+    :class:`ShareError` naming the values (one round, as always: see module docstring)."""
+    if dst is not None:
+        dst = _check_party(comm, dst, "dst")
+    own = np.asarray(share, dtype=np.uint64)
+    peers = [p for p in comm.parties if p != comm.rank]
+    got = comm.exchange({p: _dst_message(own, dst, p) for p in peers}, peers)
+    used = {p: _dst_of(np.asarray(got[p]), comm.rank) for p in peers}
+    differ = {p: d for p, d in used.items() if d != dst}
+    if differ:
+        theirs = ", ".join(
+            f"party {p} uses {d}" if isinstance(d, str) else f"party {p} uses dst={d}"
+            for p, d in sorted(differ.items())
+        )
+        raise ShareError(
+            f"parties passed different dst to one reveal: party {comm.rank} uses dst={dst}, "
+            f"{theirs}"
+        )
+    if dst is not None and comm.rank != dst:
         return None
-    return combine(kind, [np.asarray(s, dtype=np.uint64) for s in gathered])
+    shares = [own if p == comm.rank else np.asarray(got[p]).view(np.uint64) for p in comm.parties]
+    return combine(kind, shares)

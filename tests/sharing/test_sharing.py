@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -79,3 +81,41 @@ def test_each_partys_shares_are_uniform_whatever_the_secret():
         expected = share.size / 256
         chi2 = float(((counts - expected) ** 2 / expected).sum())
         assert chi2 < 400  # 255 dof: mean 255, sd ~22.6; 400 is > 6 sd
+
+
+@pytest.mark.parametrize(
+    ("world_size", "dsts"),
+    [(2, [0, 1]), (2, [1, 0]), (2, [None, 0]), (2, [1, None]), (3, [2, 2, 0])],
+    ids=["both-receive", "both-send", "all-vs-one", "one-vs-all", "three-parties"],
+)
+def test_parties_passing_different_dst_fail_at_once_naming_both(world_size, dsts):
+    def job(session):
+        start = time.monotonic()
+        try:
+            reveal(session.comm, np.zeros(3, np.uint64), dst=dsts[session.rank])
+        except ShareError as err:
+            return str(err), time.monotonic() - start
+        return None, time.monotonic() - start
+
+    results = run_parties(job, world_size, timeout_s=30)
+    for rank, (message, seconds) in enumerate(results):
+        assert seconds < 1.0
+        assert message is not None, f"party {rank} did not notice"
+        assert f"party {rank} uses dst={dsts[rank]}" in message
+        others = [p for p in range(world_size) if dsts[p] != dsts[rank]]
+        for other in others:
+            assert f"party {other} uses dst={dsts[other]}" in message
+
+
+def test_reveal_to_one_party_costs_the_same_bytes_and_rounds():
+    def job(session):
+        session.stats.reset()
+        out = reveal(session.comm, np.full(4, session.rank, np.uint64), dst=1)
+        return out, session.stats.snapshot()
+
+    results = run_parties(job, 3)
+    np.testing.assert_array_equal(results[1][0], np.full(4, 3, np.uint64))
+    assert results[0][0] is None and results[2][0] is None
+    assert [r[1].rounds for r in results] == [1, 1, 1]
+    assert [r[1].bytes_sent for r in results] == [32, 0, 32]
+    assert [r[1].bytes_received for r in results] == [0, 64, 0]

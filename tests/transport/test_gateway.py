@@ -13,7 +13,7 @@ import pytest
 
 from crypten_lite._proto import edge_pb2, party_pb2
 from crypten_lite.client import GrpcServerLink, expand_seed
-from crypten_lite.errors import CommunicationError
+from crypten_lite.errors import CommunicationError, ConfigError
 from crypten_lite.transport.edge import (
     EdgeRefusal,
     EdgeRequestError,
@@ -44,7 +44,10 @@ NONCE = bytes(range(16))
 class Recorder:
     """A thread-safe handler that records what it was given."""
 
-    def __init__(self, fail: Exception | None = None) -> None:
+    def __init__(
+        self, fail: Exception | None = None, num_elements: int = 5, ring_bits: int = 32
+    ) -> None:
+        self.job = (num_elements, ring_bits)  # what round_info announces (checked on upload)
         self.lock = threading.Lock()
         self.submits: list[tuple[str, UpdateShare]] = []
         self.fail = fail
@@ -56,8 +59,8 @@ class Recorder:
             job_id="job",
             round=3,
             state=RoundState.OPEN,
-            num_elements=5,
-            ring_bits=32,
+            num_elements=self.job[0],
+            ring_bits=self.job[1],
             quant=QuantSpec("int16", 0.5),
             num_servers=2,
             server_index=0,
@@ -136,6 +139,7 @@ def test_a_good_client_round_trips_every_message(server, certs):
     server.set_edge_handler(handler)
     link = GrpcServerLink(_stub(server, certs[1]["client-1"]), timeout_s=20.0)
     info = link.round_info()
+    handler.job = (10**6, 64)
     assert (info.job_id, info.round, info.state, info.quant) == (
         "job",
         3,
@@ -146,6 +150,7 @@ def test_a_good_client_round_trips_every_message(server, certs):
     big = np.random.default_rng(0).integers(0, 2**64, 10**6, dtype=np.uint64)  # 8 MB
     size = link.submit(_share(10**6, 64, vector=big))
     assert size == len(encode_submit_request(_share(10**6, 64, vector=big))) > 8 * 10**6
+    handler.job = (5, 32)
     seed = bytes(range(32))
     # round 2 + nonce 18 + num_elements 2 + ring_bits 2 + seed 34 bytes
     assert link.submit(_share(seed=seed)) == 58
@@ -162,7 +167,7 @@ def test_a_good_client_round_trips_every_message(server, certs):
 
 
 def test_concurrent_clients_lose_nothing(server, certs):
-    handler = Recorder()
+    handler = Recorder(num_elements=10_000)
     server.set_edge_handler(handler)
     errors = []
 
@@ -300,7 +305,7 @@ def test_messages_above_the_edge_limit_are_refused(certs):
         options=GrpcOptions(edge_max_message_bytes=1 << 20),
     )
     try:
-        comm.set_edge_handler(Recorder())
+        comm.set_edge_handler(Recorder(num_elements=1000, ring_bits=64))
         stub = _stub(comm, clients["client-0"])
         with pytest.raises(EdgeRequestError) as info:
             stub.submit(_share(300_000, 64, vector=np.zeros(300_000, np.uint64)), 5.0)
@@ -313,15 +318,18 @@ def test_messages_above_the_edge_limit_are_refused(certs):
 
 def test_tokens_authenticate_plaintext_clients():
     key = bytes(range(32))
-    token = issue_token(key, "client-7")
-    assert verify_token(key, "client-7", token)
-    assert not verify_token(key, "client-8", token)
-    assert not verify_token(bytes(32), "client-7", token)
+    later = time.time() + 3600
+    token = issue_token(key, "client-7", "job", later)
+    assert verify_token(key, "client-7", token, "job")
+    assert not verify_token(key, "client-8", token, "job")
+    assert not verify_token(bytes(32), "client-7", token, "job")
     comm = GrpcCommunicator(0, 2, session_id="gw", insecure_plaintext=True)
     try:
         address = f"127.0.0.1:{comm.port}"
         handler = Recorder()
-        comm.set_edge_handler(handler, token_key=key)
+        with pytest.raises(ConfigError, match="token_job_id"):
+            comm.set_edge_handler(handler, token_key=key)  # a token must be bound to a job
+        comm.set_edge_handler(handler, token_key=key, token_job_id="job")
         good = EdgeStub(address, tls=None, token=("client-7", token))
         assert good.submit(_share(seed=bytes(32)), 5.0) == 58
         assert handler.submits[0][0] == "client-7"
@@ -331,6 +339,35 @@ def test_tokens_authenticate_plaintext_clients():
                 stub.round_info(5.0)
             assert info.value.refusal is EdgeRefusal.UNAUTHENTICATED
             stub.close()
+        good.close()
+    finally:
+        comm.abort("test over")
+
+
+def test_tokens_are_bound_to_their_job_and_expire():
+    key = bytes(range(32))
+    now = time.time()
+    token = issue_token(key, "client-7", "job-a", now + 60)
+    assert verify_token(key, "client-7", token, "job-a")
+    assert not verify_token(key, "client-7", token, "job-b")  # another job
+    assert not verify_token(key, "client-7", token, "job-a", now=now + 61)  # expired
+    # the expiry is authenticated: moving it forward breaks the MAC
+    forged = token.replace(str(int(now + 60)), str(int(now + 10**6)))
+    assert forged != token and not verify_token(key, "client-7", forged, "job-a")
+    expired = issue_token(key, "client-7", "job-a", now - 1)
+    other_job = issue_token(key, "client-7", "job-b", now + 60)
+    comm = GrpcCommunicator(0, 2, session_id="gw", insecure_plaintext=True)
+    try:
+        address = f"127.0.0.1:{comm.port}"
+        comm.set_edge_handler(Recorder(), token_key=key, token_job_id="job-a")
+        for bad in (expired, other_job, forged):
+            stub = EdgeStub(address, tls=None, token=("client-7", bad))
+            with pytest.raises(EdgeRequestError, match="invalid client token") as info:
+                stub.round_info(5.0)
+            assert info.value.refusal is EdgeRefusal.UNAUTHENTICATED
+            stub.close()
+        good = EdgeStub(address, tls=None, token=("client-7", token))
+        assert good.round_info(5.0).round == 3
         good.close()
     finally:
         comm.abort("test over")

@@ -9,8 +9,11 @@ number of messages sent) and stops; :meth:`abort` says ``ABORT`` and stops.
 
 Threads: the caller's thread encodes and queues sends and waits in receives; per peer, gRPC
 runs one thread that writes the outgoing stream (a broken stream = a lost peer, noticed at
-once); the server's pool (2 per rank + 4 daemon threads + 4 for edge clients) runs the
-incoming streams, one per peer for the whole job, the short calls and edge-client calls.
+once); the server's pool runs the incoming streams (one per peer for the whole job), the
+short calls and edge-client calls. Every kind of call holds a slot of its own bounded
+limiter, refused at once when full (``admission.py``), and the pool has more threads than
+all limits together, so edge clients (or anyone the TLS handshake admits) can never take the
+threads that peer streams, hello, notices and health checks need.
 
 Edge clients: the same server hosts the ``Edge`` gateway (``gateway.py``); it answers
 UNAVAILABLE until :meth:`set_edge_handler` installs the service.
@@ -27,7 +30,7 @@ import grpc
 import numpy as np
 import numpy.typing as npt
 
-from crypten_lite._proto import health_pb2, health_pb2_grpc, party_pb2
+from crypten_lite._proto import health_pb2, party_pb2
 from crypten_lite.errors import (
     CommunicationError,
     ConfigError,
@@ -37,6 +40,7 @@ from crypten_lite.errors import (
 )
 from crypten_lite.transport.base import Communicator
 from crypten_lite.transport.edge import EdgeHandler
+from crypten_lite.transport.grpc.admission import Watchdog
 from crypten_lite.transport.grpc.channels import (
     PeerLink,
     describe_rpc_error,
@@ -51,6 +55,7 @@ from crypten_lite.transport.grpc.outbox import Outbox
 from crypten_lite.transport.grpc.servicer import (
     HealthServicer,
     PartyServicer,
+    add_health_service,
     add_party_service,
 )
 from crypten_lite.transport.grpc.tls import TlsIdentity
@@ -61,8 +66,8 @@ __all__ = ["GrpcCommunicator"]
 _LOG = logging.getLogger("crypten_lite.transport.grpc")
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-#: extra server threads for edge-client calls (the gateway shares the rank's server).
-_EDGE_WORKERS = 4
+#: server threads beyond the sum of all admission limits (refusals take a thread briefly).
+_SPARE_WORKERS = 8
 #: status codes after which a send counts as "the peer is gone" rather than "refused".
 _LOST_CODES = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
@@ -105,7 +110,9 @@ class GrpcCommunicator(Communicator):
         self.session_id = _check_session_id(session_id)
         self.options = options or GrpcOptions()
         self._tls = tls
-        self._mailbox = Mailbox(rank, world_size, session_id)
+        self._mailbox = Mailbox(
+            rank, world_size, session_id, max_buffered_bytes=self.options.max_buffered_bytes
+        )
         self._health = HealthServicer()
         self._links: dict[int, PeerLink] = {}
         self._outboxes: dict[int, Outbox] = {}
@@ -113,27 +120,35 @@ class GrpcCommunicator(Communicator):
         self._cond = threading.Condition()
         self._closing = threading.Event()
         self._closed = False
-        self._pool_threads = DaemonExecutor(
-            2 * (world_size + 1) + 4 + _EDGE_WORKERS, f"cl-rank{rank}"
-        )
-        self._server = grpc.server(self._pool_threads, options=self.options.server_options())
-        add_party_service(
-            self._server,
-            PartyServicer(
-                self._mailbox,
-                tls=tls is not None,
-                max_message_bytes=self.options.max_message_bytes,
-                on_bye=self._peer_finished,
-                frame_limit=self.options.frame_limit,
-            ),
+        watchdog = Watchdog(f"cl-rank{rank}-watchdog")
+        party = PartyServicer(
+            self._mailbox,
+            tls=tls is not None,
+            max_message_bytes=self.options.max_message_bytes,
+            on_bye=self._peer_finished,
+            frame_limit=self.options.frame_limit,
+            watchdog=watchdog,
+            request_timeout_s=self.options.request_timeout_s,
         )
         self._gateway = EdgeGateway(
             tls=tls is not None,
             max_message_bytes=self.options.edge_max_message_bytes,
             label=f"rank {rank}",
+            max_concurrent=self.options.edge_max_concurrent_calls,
+            max_per_client=self.options.edge_max_calls_per_client,
+            request_timeout_s=self.options.edge_request_timeout_s,
+            watchdog=watchdog,
         )
+        # threads admitted calls can hold: one stream per peer, hello/notices, health checks
+        # and watches, edge calls (see servicer.add_party_service / add_health_service)
+        held = world_size + 2 * (world_size + 1) + 2 + 2 * (world_size + 1) + 4 + world_size + 5
+        self._pool_threads = DaemonExecutor(
+            held + self.options.edge_max_concurrent_calls + _SPARE_WORKERS, f"cl-rank{rank}"
+        )
+        self._server = grpc.server(self._pool_threads, options=self.options.server_options())
+        add_party_service(self._server, party)
         add_edge_service(self._server, self._gateway)
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        add_health_service(self._server, self._health, party)
         try:
             if tls is None:
                 _LOG.warning("rank %d: INSECURE plaintext transport, peers unauthenticated", rank)
@@ -149,12 +164,19 @@ class GrpcCommunicator(Communicator):
         self._server.start()
 
     # -- edge clients ----------------------------------------------------------------------
-    def set_edge_handler(self, handler: EdgeHandler, *, token_key: bytes | None = None) -> None:
+    def set_edge_handler(
+        self,
+        handler: EdgeHandler,
+        *,
+        token_key: bytes | None = None,
+        token_job_id: str | None = None,
+    ) -> None:
         """Serve edge clients (``crypten_lite.client``) on this rank's server and port through
         ``handler``; until called, their requests are answered UNAVAILABLE "service not
         ready". Clients authenticate with a ``client-<id>`` certificate from the job CA or,
-        with ``token_key``, an operator-issued token (``gateway.issue_token``)."""
-        self._gateway.set_handler(handler, token_key)
+        with ``token_key`` and ``token_job_id`` (the job the tokens were issued for), an
+        operator-issued token (``gateway.issue_token``) that has not expired."""
+        self._gateway.set_handler(handler, token_key, token_job_id)
 
     # -- start-up --------------------------------------------------------------------------
     def connect(self, peers: Mapping[int, str], timeout_s: float = 30.0) -> None:

@@ -9,13 +9,15 @@ decoding a reply from a server raises :class:`CommunicationError`.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from google.protobuf.message import DecodeError
 
 from crypten_lite._proto import edge_pb2
-from crypten_lite.errors import CommunicationError
+from crypten_lite.errors import CommunicationError, MessageRejectedError
 from crypten_lite.transport.edge import (
     NONCE_SIZE,
     RING_BITS,
@@ -31,7 +33,7 @@ from crypten_lite.transport.edge import (
     invalid,
     ring_dtype,
 )
-from crypten_lite.transport.grpc.wire import clean
+from crypten_lite.transport.grpc.wire import clean, split_bytes_field
 
 __all__ = [
     "clean",
@@ -44,11 +46,13 @@ __all__ = [
     "invalid",
     "round_info",
     "round_reply",
+    "scan_submit_request",
 ]
 
 _MAX_DIMS = 8
 _MAX_QUERY_ID = 64
 _MAX_MODEL_NAME = 128
+_VECTOR_FIELD = 6  # SubmitRequest.vector
 
 
 def _width(ring_bits: int) -> int:
@@ -57,7 +61,7 @@ def _width(ring_bits: int) -> int:
     return ring_bits // 8
 
 
-def _to_ring(data: bytes, ring_bits: int) -> npt.NDArray[np.unsignedinteger]:
+def _to_ring(data: bytes | memoryview, ring_bits: int) -> npt.NDArray[np.unsignedinteger]:
     native = ring_dtype(ring_bits)
     return np.frombuffer(data, dtype=native.newbyteorder("<")).astype(native)  # a writable copy
 
@@ -128,6 +132,74 @@ def decode_submit_request(request: edge_pb2.SubmitRequest, max_bytes: int) -> Up
         request.ring_bits,
         vector=_to_ring(request.vector, request.ring_bits),
     )
+
+
+@dataclass(frozen=True)
+class ScannedSubmit:
+    """A ``SubmitRequest`` whose fields are checked and whose vector is still a view of the
+    request bytes (nothing copied): :meth:`check_job`, then :meth:`share` copies it."""
+
+    round: int
+    nonce: bytes
+    num_elements: int
+    ring_bits: int
+    seed: bytes | None
+    vector: memoryview | None
+
+    def check_job(self, num_elements: int, ring_bits: int) -> None:
+        """Refuse (INVALID) an upload whose length or ring differs from the job's."""
+        if (self.num_elements, self.ring_bits) != (num_elements, ring_bits):
+            raise invalid(
+                f"the upload declares {self.num_elements} elements in a {self.ring_bits}-bit "
+                f"ring; this job takes {num_elements} in a {ring_bits}-bit ring"
+            )
+
+    def share(self) -> UpdateShare:
+        """The UpdateShare (the vector copied into a writable native array)."""
+        if self.seed is not None:
+            return UpdateShare(
+                self.round, self.nonce, self.num_elements, self.ring_bits, seed=self.seed
+            )
+        assert self.vector is not None
+        return UpdateShare(
+            self.round,
+            self.nonce,
+            self.num_elements,
+            self.ring_bits,
+            vector=_to_ring(self.vector, self.ring_bits),
+        )
+
+
+def scan_submit_request(data: bytes, max_bytes: int) -> ScannedSubmit:
+    """Check a serialized ``SubmitRequest`` without copying its vector: every field and size
+    (``max_bytes`` bounds the vector), the vector's length against ``num_elements``."""
+    try:
+        rest, vector = split_bytes_field(data, _VECTOR_FIELD)
+        head = edge_pb2.SubmitRequest.FromString(rest)
+    except (MessageRejectedError, DecodeError) as err:
+        raise invalid("the request is not a valid protobuf message") from err
+    has_vector = len(rest) != len(data)
+    width = _width(head.ring_bits)
+    if len(head.nonce) != NONCE_SIZE:
+        raise invalid(f"nonce must be {NONCE_SIZE} bytes, got {len(head.nonce)}")
+    n = int(head.num_elements)
+    if not 0 < n <= max_bytes // width:
+        raise invalid(f"num_elements must lie in [1, {max_bytes // width}], got {n}")
+    seed = head.seed if head.WhichOneof("part") == "seed" else None
+    if seed is None and not has_vector:
+        raise invalid("the request carries neither a seed nor a vector")
+    if seed is not None and has_vector:
+        raise invalid("the request carries both a seed and a vector")
+    if seed is not None:
+        if len(seed) != SEED_SIZE:
+            raise invalid(f"seed must be {SEED_SIZE} bytes, got {len(seed)}")
+        return ScannedSubmit(int(head.round), bytes(head.nonce), n, head.ring_bits, seed, None)
+    if len(vector) != n * width:
+        raise invalid(
+            f"vector has {len(vector)} bytes; num_elements = {n} in a "
+            f"{head.ring_bits}-bit ring needs {n * width}"
+        )
+    return ScannedSubmit(int(head.round), bytes(head.nonce), n, head.ring_bits, None, vector)
 
 
 def _checked_shape(shape: Any, max_bytes: int) -> tuple[int, ...]:

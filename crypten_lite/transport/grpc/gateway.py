@@ -11,6 +11,17 @@ dtype and length before allocating, converts the request into the dataclasses of
 :data:`REFUSAL_CODES`) carrying the handler's message; any other exception becomes
 ``INTERNAL`` "internal error" (its text stays on the server; only its type is logged).
 
+Admission: the methods are served as streaming-request handlers (clients send ordinary
+unary calls), so the gateway runs before gRPC reads the request: it authenticates the
+caller from its certificate or token metadata, takes a slot (at most
+``GrpcOptions.edge_max_concurrent_calls`` calls at once, ``edge_max_calls_per_client`` per
+client identity; beyond that ``UNAVAILABLE`` "server busy", which clients retry with
+backoff) and reads the request under ``edge_request_timeout_s``, after which the call is
+cancelled. Edge calls therefore hold a bounded number of server threads and bytes
+(``edge_max_concurrent_calls * edge_max_message_bytes`` at most). An upload's declared
+length and ring width are checked against the job (``EdgeHandler.round_info``) before its
+vector is copied out of the request.
+
 Message conversion and validation live in :mod:`.edge_wire`.
 
 Client side: :class:`EdgeStub` is one channel to one server; it raises
@@ -26,7 +37,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import grpc
@@ -44,15 +56,16 @@ from crypten_lite.transport.edge import (
     UpdateShare,
     invalid,
 )
+from crypten_lite.transport.grpc.admission import Limiter, Watchdog, caller_identity, read_one
 from crypten_lite.transport.grpc.channels import channel_credentials
 from crypten_lite.transport.grpc.edge_wire import (
     decode_infer_request,
-    decode_submit_request,
     encode_infer_request,
     encode_submit_request,
     infer_reply,
     inference_share,
     round_reply,
+    scan_submit_request,
 )
 from crypten_lite.transport.grpc.edge_wire import round_info as round_info_of
 from crypten_lite.transport.grpc.options import DEFAULT_EDGE_MAX_MESSAGE_BYTES, EDGE_SERVICE
@@ -89,28 +102,54 @@ _CODE_REFUSALS[grpc.StatusCode.RESOURCE_EXHAUSTED] = EdgeRefusal.INVALID
 #: call metadata keys of token authentication (client id, hex token).
 CLIENT_ID_METADATA = "crypten-lite-client"
 TOKEN_METADATA = "crypten-lite-token"  # noqa: S105 - a metadata key, not a secret
-_TOKEN_INFO = b"crypten_lite.edge.token.v1\x00"
+_TOKEN_INFO = b"crypten_lite.edge.token.v2\x00"
+_TOKEN_PREFIX = "v2."  # noqa: S105 - a format prefix, not a secret
+_MAX_JOB_ID = 128
 
 
 # -- tokens -------------------------------------------------------------------------------
 
 
-def issue_token(key: bytes, client_id: str) -> str:
-    """The operator-issued token of ``client_id``: hex HMAC-SHA256 under the server-side
-    ``key`` (at least 16 bytes). Give each client only its own token."""
+def _token_mac(key: bytes, client_id: str, job_id: str, expires_at: int) -> str:
+    fields = (client_id.encode("ascii"), job_id.encode("utf-8"), str(expires_at).encode())
+    message = _TOKEN_INFO + b"".join(len(f).to_bytes(4, "big") + f for f in fields)
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def issue_token(key: bytes, client_id: str, job_id: str, expires_at: float) -> str:
+    """The operator-issued token of ``client_id`` for job ``job_id``, valid until the Unix time
+    ``expires_at``: ``v2.<expiry>.<hex HMAC-SHA256>`` over client id, job id and expiry under
+    the server-side ``key`` (at least 16 bytes). Opaque to clients; give each client only its
+    own token. It is refused by a server of another job and after ``expires_at``."""
     if not isinstance(key, bytes) or len(key) < 16:
         raise ConfigError("the token key must be at least 16 bytes")
     if client_of_identity(client_id) is None:
         raise ConfigError("client_id must look like 'client-<id>' ([A-Za-z0-9._-], <= 64 chars)")
-    return hmac.new(key, _TOKEN_INFO + client_id.encode("ascii"), hashlib.sha256).hexdigest()
+    if not isinstance(job_id, str) or not 0 < len(job_id) <= _MAX_JOB_ID:
+        raise ConfigError(f"job_id must be a non-empty str of at most {_MAX_JOB_ID} characters")
+    expiry = int(expires_at)
+    if expiry <= 0:
+        raise ConfigError("expires_at must be a positive Unix time")
+    return f"{_TOKEN_PREFIX}{expiry}.{_token_mac(key, client_id, job_id, expiry)}"
 
 
-def verify_token(key: bytes, client_id: str, token: str) -> bool:
-    """Whether ``token`` is ``client_id``'s token under ``key`` (constant-time compare)."""
-    if client_of_identity(client_id) is None or not token.isascii():
+def verify_token(
+    key: bytes, client_id: str, token: str, job_id: str, now: float | None = None
+) -> bool:
+    """Whether ``token`` is ``client_id``'s token for ``job_id`` under ``key`` and has not
+    expired at ``now`` (default: the current time); constant-time compare."""
+    if client_of_identity(client_id) is None or not token.isascii() or len(token) > 128:
         return False
-    expected = issue_token(key, client_id)
-    return hmac.compare_digest(expected.encode("ascii"), token.encode("ascii"))
+    if not isinstance(job_id, str) or not 0 < len(job_id) <= _MAX_JOB_ID:
+        return False
+    prefix, _, rest = token.partition(_TOKEN_PREFIX)
+    expiry_text, _, mac = rest.partition(".")
+    if prefix or not expiry_text.isdigit() or len(expiry_text) > 12:
+        return False
+    expiry = int(expiry_text)
+    expected = _token_mac(key, client_id, job_id, expiry)
+    valid = hmac.compare_digest(expected.encode("ascii"), mac.encode("ascii"))
+    return valid and (time.time() if now is None else now) < expiry
 
 
 # -- server side ----------------------------------------------------------------------------
@@ -134,24 +173,41 @@ class EdgeGateway:
         tls: bool,
         max_message_bytes: int = DEFAULT_EDGE_MAX_MESSAGE_BYTES,
         label: str = "server",
+        max_concurrent: int = 8,
+        max_per_client: int = 2,
+        request_timeout_s: float = 60.0,
+        watchdog: Watchdog | None = None,
     ) -> None:
         self._tls = tls
         self._max = max_message_bytes
         self._label = label
         self._handler: EdgeHandler | None = None
         self._token_key: bytes | None = None
+        self._token_job: str = ""
+        self.limiter = Limiter(max_concurrent, max_per_client)
+        self._timeout_s = request_timeout_s
+        self._watchdog = watchdog or Watchdog(f"cl-edge-{label}")
 
-    def set_handler(self, handler: EdgeHandler, token_key: bytes | None = None) -> None:
-        """Install the service (once ready) and, optionally, the token key."""
-        if token_key is not None and (not isinstance(token_key, bytes) or len(token_key) < 16):
-            raise ConfigError("token_key must be at least 16 bytes")
+    def set_handler(
+        self,
+        handler: EdgeHandler,
+        token_key: bytes | None = None,
+        token_job_id: str | None = None,
+    ) -> None:
+        """Install the service (once ready) and, optionally, the token key with the job id
+        tokens must be bound to."""
+        if token_key is not None:
+            if not isinstance(token_key, bytes) or len(token_key) < 16:
+                raise ConfigError("token_key must be at least 16 bytes")
+            if not isinstance(token_job_id, str) or not 0 < len(token_job_id) <= _MAX_JOB_ID:
+                raise ConfigError("token authentication needs token_job_id (this server's job)")
         self._token_key = token_key
+        self._token_job = token_job_id or ""
         self._handler = handler
 
     def _client_id(self, context: grpc.ServicerContext) -> str:
         if self._tls:
-            names = context.auth_context().get("x509_common_name") or [b""]
-            identity = names[0].decode("ascii", "replace")
+            identity = caller_identity(context)
             client = client_of_identity(identity)
             if client is not None:
                 return client
@@ -165,10 +221,13 @@ class EdgeGateway:
             meta = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
             client = meta.get(CLIENT_ID_METADATA, "")
             token = meta.get(TOKEN_METADATA, "")
-            if client and token and verify_token(self._token_key, client, token):
+            if client and token and verify_token(self._token_key, client, token, self._token_job):
                 return client
             if client or token:
-                raise EdgeRequestError(EdgeRefusal.UNAUTHENTICATED, "invalid client token")
+                raise EdgeRequestError(
+                    EdgeRefusal.UNAUTHENTICATED,
+                    "invalid client token (wrong client or job, expired, or forged)",
+                )
         raise EdgeRequestError(
             EdgeRefusal.UNAUTHENTICATED,
             "anonymous caller: a client certificate or token from the operator is required",
@@ -176,17 +235,26 @@ class EdgeGateway:
 
     def _serve(
         self,
+        requests: Iterator[bytes],
         context: grpc.ServicerContext,
         method: str,
-        body: Callable[[EdgeHandler, str], _T],
+        body: Callable[[EdgeHandler, str, bytes], _T],
     ) -> _T:
         client = "?"
+        slot: str | None = None
         try:
             handler = self._handler
             if handler is None:
                 raise EdgeRequestError(EdgeRefusal.UNAVAILABLE, "service not ready")
-            client = self._client_id(context)
-            return body(handler, client)
+            client = self._client_id(context)  # from the certificate or metadata: no read yet
+            why = self.limiter.try_acquire(client)
+            if why is not None:
+                raise EdgeRequestError(EdgeRefusal.UNAVAILABLE, f"server busy: {why}")
+            slot = client
+            request = read_one(requests, context, self._watchdog, self._timeout_s)
+            if request is None:
+                raise invalid(f"no request within {self._timeout_s:g}s")
+            return body(handler, client, request)
         except EdgeRequestError as err:
             _LOG.info(
                 "%s refused %s from %s: %s", self._label, method, clean(client), err.refusal.value
@@ -201,35 +269,50 @@ class EdgeGateway:
                 type(err).__name__,
             )
             context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        finally:
+            if slot is not None:
+                self.limiter.release(slot)
         raise AssertionError("unreachable")  # context.abort raises
 
-    def RoundInfo(self, request: bytes, context: grpc.ServicerContext) -> edge_pb2.RoundInfoReply:
-        def body(handler: EdgeHandler, client: str) -> edge_pb2.RoundInfoReply:
+    def RoundInfo(
+        self, requests: Iterator[bytes], context: grpc.ServicerContext
+    ) -> edge_pb2.RoundInfoReply:
+        def body(handler: EdgeHandler, client: str, request: bytes) -> edge_pb2.RoundInfoReply:
             _parse(edge_pb2.RoundInfoRequest, request)
             return round_reply(handler.round_info(client))
 
-        return self._serve(context, "RoundInfo", body)
+        return self._serve(requests, context, "RoundInfo", body)
 
-    def Submit(self, request: bytes, context: grpc.ServicerContext) -> edge_pb2.SubmitReply:
-        def body(handler: EdgeHandler, client: str) -> edge_pb2.SubmitReply:
-            share = decode_submit_request(_parse(edge_pb2.SubmitRequest, request), self._max)
-            handler.submit(client, share)
+    def Submit(
+        self, requests: Iterator[bytes], context: grpc.ServicerContext
+    ) -> edge_pb2.SubmitReply:
+        def body(handler: EdgeHandler, client: str, request: bytes) -> edge_pb2.SubmitReply:
+            # sizes are checked against the job on a view of the request: a wrong-length or
+            # oversized vector is refused before anything is copied
+            scanned = scan_submit_request(request, self._max)
+            if scanned.vector is not None:
+                job = handler.round_info(client)
+                scanned.check_job(job.num_elements, job.ring_bits)
+            handler.submit(client, scanned.share())
             return edge_pb2.SubmitReply()
 
-        return self._serve(context, "Submit", body)
+        return self._serve(requests, context, "Submit", body)
 
-    def Infer(self, request: bytes, context: grpc.ServicerContext) -> edge_pb2.InferReply:
-        def body(handler: EdgeHandler, client: str) -> edge_pb2.InferReply:
+    def Infer(
+        self, requests: Iterator[bytes], context: grpc.ServicerContext
+    ) -> edge_pb2.InferReply:
+        def body(handler: EdgeHandler, client: str, request: bytes) -> edge_pb2.InferReply:
             query = decode_infer_request(_parse(edge_pb2.InferRequest, request), self._max)
             return infer_reply(handler.infer(client, query))
 
-        return self._serve(context, "Infer", body)
+        return self._serve(requests, context, "Infer", body)
 
 
 def add_edge_service(server: grpc.Server, gateway: EdgeGateway) -> None:
     """Register the ``Edge`` service of ``gateway`` on ``server``."""
-    handlers = {  # requests arrive as raw bytes: a malformed one is INVALID_ARGUMENT
-        name: grpc.unary_unary_rpc_method_handler(
+    # requests arrive as raw bytes, read by the gateway after admission (see module docstring)
+    handlers = {
+        name: grpc.stream_unary_rpc_method_handler(
             getattr(gateway, name), response_serializer=reply.SerializeToString
         )
         for name, reply in (

@@ -9,17 +9,34 @@ Besides messages the mailbox tracks how each peer ended: a clean ``BYE`` records
 messages the peer sent, so a receive beyond that fails at once; a lost connection, an
 ``ABORT`` notice or a send that failed makes every pending and later receive raise the first
 fault recorded, naming the peer — so no party waits out its timeout for a peer that is gone.
+
+Bounded buffering (:meth:`admit`, called by the ``Transfer`` stream before it allocates a
+message): a peer has one stream, and its messages travel on it in the order its per-pair
+sequence counter hands out tags, so the stream must carry tags ``0, 1, 2, ...`` exactly; a
+frame that skips ahead (or repeats) is a protocol violation: the peer is marked faulty
+(``MessageRejectedError`` naming it) and its stream refused. Consecutive tags cannot be
+refused for being "too far ahead" — a party may legitimately run many sends ahead of its
+peer (e.g. reveals to one party in a loop) — so the *bytes* buffered per peer are bounded
+instead: while a peer's unconsumed messages hold ``max_buffered_bytes`` or more, its stream
+is not read (HTTP/2 flow control then stalls the sender's stream, not its program), so one
+peer can make this rank hold at most ``max_buffered_bytes`` plus one message.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
 
-from crypten_lite.errors import CommunicationError, PeerLostError, PeerTimeoutError
+from crypten_lite.errors import (
+    CommunicationError,
+    MessageRejectedError,
+    PeerLostError,
+    PeerTimeoutError,
+)
 
 __all__ = ["Mailbox", "rank_label"]
 
@@ -32,7 +49,9 @@ def rank_label(rank: int, world_size: int) -> str:
 class Mailbox:
     """Messages for one rank in one session (see module docstring)."""
 
-    def __init__(self, rank: int, world_size: int, session_id: str) -> None:
+    def __init__(
+        self, rank: int, world_size: int, session_id: str, max_buffered_bytes: int = 1 << 28
+    ) -> None:
         self.rank = rank
         self.world_size = world_size
         self.session_id = session_id
@@ -41,16 +60,69 @@ class Mailbox:
         self._next_tag: dict[int, int] = {}
         self._finished: dict[int, int] = {}
         self._fault: CommunicationError | None = None
+        self._max_buffered = max_buffered_bytes
+        self._buffered: dict[int, int] = {}  # bytes admitted or stored, not yet taken
+        self._arrived: dict[int, int] = {}  # next tag each peer's stream must carry
 
     def _label(self, rank: int) -> str:
         return rank_label(rank, self.world_size)
 
-    def put(self, source: int, tag: int, array: npt.NDArray[np.generic]) -> bool:
-        """Store an arrival; False (and nothing stored) for a duplicate."""
+    def admit(
+        self, source: int, tag: int, nbytes: int, active: Callable[[], bool] = lambda: True
+    ) -> bool:
+        """Reserve room for message ``tag`` (``nbytes``) of ``source``'s stream before it is
+        allocated; wait while the peer's unconsumed messages fill the budget. Raise (and
+        mark the peer faulty) unless ``tag`` is the stream's next one; False if the wait
+        ended because the job failed or the call ended (``active()`` false)."""
+        with self._cond:
+            expected = self._arrived.get(source, 0)
+            if tag != expected:
+                error = MessageRejectedError(
+                    f"rank {self.rank} refused message {tag} from {self._label(source)}: its "
+                    f"stream must carry consecutive tags and the next one is {expected}"
+                )
+                if self._fault is None:
+                    self._fault = error
+                self._cond.notify_all()
+                raise error
+            while True:
+                held = self._buffered.get(source, 0)
+                if held == 0 or held + nbytes <= self._max_buffered:
+                    break
+                if self._fault is not None or not active():
+                    return False
+                self._cond.wait(0.5)
+            self._buffered[source] = held + nbytes
+            self._arrived[source] = tag + 1
+            return True
+
+    def release(self, source: int, tag: int, nbytes: int) -> None:
+        """Give back the reservation of message ``tag``, which never arrived (its stream was
+        refused)."""
+        with self._cond:
+            self._buffered[source] = max(0, self._buffered.get(source, 0) - nbytes)
+            if self._arrived.get(source) == tag + 1:
+                self._arrived[source] = tag
+            self._cond.notify_all()
+
+    def buffered(self, source: int) -> int:
+        """Bytes of ``source`` admitted or stored and not yet taken."""
+        with self._cond:
+            return self._buffered.get(source, 0)
+
+    def put(
+        self, source: int, tag: int, array: npt.NDArray[np.generic], admitted: bool = False
+    ) -> bool:
+        """Store an arrival (``admitted``: its bytes were reserved with :meth:`admit`);
+        False (and nothing stored) for a duplicate."""
         with self._cond:
             key = (source, tag)
             if tag < self._next_tag.get(source, 0) or key in self._messages:
+                if admitted:
+                    self._buffered[source] -= array.nbytes
                 return False
+            if not admitted:
+                self._buffered[source] = self._buffered.get(source, 0) + array.nbytes
             self._messages[key] = array
             self._cond.notify_all()
             return True
@@ -98,7 +170,10 @@ class Mailbox:
             while True:
                 if key in self._messages:
                     self._next_tag[source] = tag + 1
-                    return self._messages.pop(key)
+                    array = self._messages.pop(key)
+                    self._buffered[source] -= array.nbytes
+                    self._cond.notify_all()
+                    return array
                 if self._fault is not None:
                     raise type(self._fault)(str(self._fault))
                 sent = self._finished.get(source)

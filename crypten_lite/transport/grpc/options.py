@@ -42,7 +42,16 @@ class GrpcOptions:
     - ``notice_timeout_s``: the deadline of goodbye and abort notices;
     - ``edge_max_message_bytes``: the largest edge-client request or reply (unary messages of
       the edge gateway, default 64 MiB); the server's gRPC message limit is the larger of this
-      (plus header room) and one frame.
+      (plus header room) and one frame;
+    - ``max_buffered_bytes``: how many bytes of received, not yet consumed messages one peer
+      may make this rank hold; beyond it its stream is not read until the rank catches up
+      (at most this plus one message per peer);
+    - ``request_timeout_s``: how long a call may take to deliver its request (party calls,
+      health checks, and the first frame of a plaintext stream); then it is cancelled;
+    - ``edge_request_timeout_s``: the same for an edge-client request (uploads are larger);
+    - ``edge_max_concurrent_calls`` / ``edge_max_calls_per_client``: edge calls served at
+      once, in total and per client identity; more are refused at once with UNAVAILABLE
+      ("server busy", clients retry with backoff) and never take a thread the party needs.
     """
 
     chunk_bytes: int = 2 * _MiB
@@ -53,6 +62,11 @@ class GrpcOptions:
     shutdown_grace_s: float = 2.0
     notice_timeout_s: float = 2.0
     edge_max_message_bytes: int = DEFAULT_EDGE_MAX_MESSAGE_BYTES
+    max_buffered_bytes: int = 256 * _MiB
+    request_timeout_s: float = 10.0
+    edge_request_timeout_s: float = 60.0
+    edge_max_concurrent_calls: int = 8
+    edge_max_calls_per_client: int = 2
 
     def __post_init__(self) -> None:
         if not _MiB // 4 <= self.chunk_bytes <= 16 * _MiB:
@@ -64,6 +78,11 @@ class GrpcOptions:
             "keepalive_timeout_s",
             "stream_deadline_s",
             "notice_timeout_s",
+            "request_timeout_s",
+            "edge_request_timeout_s",
+            "max_buffered_bytes",
+            "edge_max_concurrent_calls",
+            "edge_max_calls_per_client",
         ):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")

@@ -34,6 +34,7 @@ __all__ = [
     "clean",
     "decode_frame",
     "encode_frames",
+    "split_bytes_field",
     "wire_dtype",
 ]
 
@@ -170,7 +171,19 @@ def decode_frame(frame: bytes) -> tuple[party_pb2.Envelope, memoryview]:
         except DecodeError as err:
             raise MessageRejectedError(f"malformed envelope: {err}") from err
         return envelope, memoryview(envelope.payload)
-    view = memoryview(frame)
+    header_bytes, payload = split_bytes_field(frame, _PAYLOAD_FIELD)
+    try:
+        header = party_pb2.Envelope.FromString(header_bytes)
+    except DecodeError as err:
+        raise MessageRejectedError(f"malformed envelope: {err}") from err
+    return header, payload
+
+
+def split_bytes_field(data: bytes, field: int) -> tuple[bytes, memoryview]:
+    """Split a protobuf encoding into the encoding of every field but ``field`` and a view of
+    ``field``'s (length-delimited) value, without copying it; the last occurrence wins, as
+    in protobuf. Raise :class:`MessageRejectedError` if malformed."""
+    view = memoryview(data)
     header_parts: list[memoryview] = []
     payload = view[0:0]
     pos, end = 0, len(view)
@@ -186,23 +199,19 @@ def decode_frame(frame: bytes) -> tuple[party_pb2.Envelope, memoryview]:
             pos += 4
         elif wire_type == 2:
             length, pos = _read_varint(view, pos)
-            if key >> 3 == _PAYLOAD_FIELD:
+            if key >> 3 == field:
                 payload = view[pos : pos + length]
                 pos += length
                 if pos > end:
-                    raise MessageRejectedError("malformed envelope: truncated payload")
+                    raise MessageRejectedError("malformed message: truncated payload")
                 continue
             pos += length
         else:
-            raise MessageRejectedError(f"malformed envelope: wire type {wire_type}")
+            raise MessageRejectedError(f"malformed message: wire type {wire_type}")
         if pos > end:
-            raise MessageRejectedError("malformed envelope: truncated field")
+            raise MessageRejectedError("malformed message: truncated field")
         header_parts.append(view[start:pos])
-    try:
-        header = party_pb2.Envelope.FromString(b"".join(header_parts))
-    except DecodeError as err:
-        raise MessageRejectedError(f"malformed envelope: {err}") from err
-    return header, payload
+    return b"".join(header_parts), payload
 
 
 class Assembler:
@@ -238,13 +247,21 @@ class Assembler:
                     f"{self._where}: shape {self._shape} of {dtype.name} exceeds the limit "
                     f"of {max_message_bytes} bytes"
                 )
+        if nbytes == 0:  # an empty array: the product cannot bound the other dimensions
+            limit = max_message_bytes // dtype.itemsize
+            for dim in self._shape:
+                if dim > limit:
+                    raise MessageRejectedError(
+                        f"{self._where}: dimension {dim} of the empty shape "
+                        f"{self._shape} exceeds {limit} (the limit in elements)"
+                    )
         self._nbytes = nbytes
         if not 1 <= first.chunk_count <= max(1, nbytes):
             raise MessageRejectedError(
                 f"{self._where}: chunk_count {first.chunk_count} does not fit {nbytes} bytes"
             )
         self.chunk_count = int(first.chunk_count)
-        self._buffer = np.empty(nbytes, dtype=np.uint8)
+        self._buffer: npt.NDArray[np.uint8] | None = None  # allocated with the first chunk
         self._filled = 0
         self._next = 0
 
@@ -273,9 +290,16 @@ class Assembler:
                 f"{self._where}: payload exceeds the {self._nbytes} bytes its dtype and shape "
                 "declare"
             )
+        if self._buffer is None:
+            self._buffer = np.empty(self._nbytes, dtype=np.uint8)
         self._buffer[self._filled : end] = np.frombuffer(payload, dtype=np.uint8)
         self._filled = end
         self._next += 1
+
+    @property
+    def nbytes(self) -> int:
+        """The message's size as its dtype and shape declare it (checked against the limit)."""
+        return self._nbytes
 
     @property
     def complete(self) -> bool:
@@ -292,7 +316,8 @@ class Assembler:
                 f"{self._where}: {self._filled} payload bytes, but dtype {self._dtype.name} and "
                 f"shape {self._shape} declare {self._nbytes}"
             )
-        array = self._buffer.view(self._dtype).reshape(self._shape)
+        buffer = np.empty(0, np.uint8) if self._buffer is None else self._buffer
+        array = buffer.view(self._dtype).reshape(self._shape)
         if not self._dtype.isnative:
             array = array.astype(self._dtype.newbyteorder("="))
         return array
