@@ -11,12 +11,16 @@ def test_quick_fl_suite(tmp_path):
     out = tmp_path / "fl.json"
     assert main(["fl", "--quick", "--reps", "1", "--json", str(out)]) == 0
     records = json.loads(out.read_text())
-    assert {r["name"] for r in records} == {"secagg_round", "secagg_norm"}
+    assert {r["name"] for r in records} == {"secagg_round", "secagg_nocheck", "secagg_norm"}
     assert all(r["suite"] == "fl" for r in records)
     for r in records:
         assert r["max_abs_err"] == 0  # revealed aggregate == plaintext sum of quantized updates
-        # agreement + opening, plus 8 for the norm bound (square, compare, zero test, open)
-        assert r["rounds"] == {"secagg_round": 2, "secagg_norm": 10}[r["name"]]
+        # agreement + opening (no check); the range check adds one batch of comparisons (3),
+        # the per-client zero test (3) and the opening of the accept bits (1); the norm bound
+        # adds its square and its own bound to that batch (4 more)
+        assert r["rounds"] == {"secagg_nocheck": 2, "secagg_round": 9, "secagg_norm": 13}[
+            r["name"]
+        ]
         overhead = r["extra"]["upload_B"] - r["extra"]["plain_B"]
         assert 0 < overhead < 120  # nonce + seed + framing, independent of the size
         assert r["extra"]["plain_B"] == r["params"]["params"] * r["params"]["ring"] // 8
