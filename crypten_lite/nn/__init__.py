@@ -6,8 +6,16 @@ then runs on private inputs (MPCTensor) or public ones (numpy arrays).
 
 from __future__ import annotations
 
-from crypten_lite.nn import functional
-from crypten_lite.nn.layers import BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, LayerNorm, Linear
+from crypten_lite.nn import functional, init
+from crypten_lite.nn.layers import (
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv1d,
+    Conv2d,
+    GroupNorm,
+    LayerNorm,
+    Linear,
+)
 from crypten_lite.nn.loss import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -16,7 +24,7 @@ from crypten_lite.nn.loss import (
     MSELoss,
     NLLLoss,
 )
-from crypten_lite.nn.module import Module, Sequential
+from crypten_lite.nn.module import Module, ModuleDict, ModuleList, Sequential
 from crypten_lite.nn.onnx_import import (
     GraphModule,
     UnsupportedOperatorError,
@@ -26,13 +34,20 @@ from crypten_lite.nn.onnx_import import (
 from crypten_lite.nn.stateless import (
     GELU,
     AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
     AvgPool2d,
+    ConstantPad1d,
+    ConstantPad2d,
+    ConstantPad3d,
     Dropout,
+    Dropout2d,
     Flatten,
+    Hardtanh,
     Identity,
     LogSoftmax,
     MaxPool2d,
     ReLU,
+    ReLU6,
     Sigmoid,
     Softmax,
     Tanh,
@@ -42,17 +57,24 @@ from crypten_lite.nn.torch_import import from_pytorch
 __all__ = [
     "GELU",
     "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool2d",
     "AvgPool2d",
     "BCELoss",
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
+    "ConstantPad1d",
+    "ConstantPad2d",
+    "ConstantPad3d",
     "Conv1d",
     "Conv2d",
     "CrossEntropyLoss",
     "Dropout",
+    "Dropout2d",
     "Flatten",
     "GraphModule",
+    "GroupNorm",
+    "Hardtanh",
     "Identity",
     "L1Loss",
     "LayerNorm",
@@ -61,8 +83,11 @@ __all__ = [
     "MSELoss",
     "MaxPool2d",
     "Module",
+    "ModuleDict",
+    "ModuleList",
     "NLLLoss",
     "ReLU",
+    "ReLU6",
     "Sequential",
     "Sigmoid",
     "Softmax",
@@ -71,5 +96,6 @@ __all__ = [
     "from_onnx",
     "from_pytorch",
     "functional",
+    "init",
     "supported_ops",
 ]

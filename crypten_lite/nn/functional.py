@@ -28,20 +28,27 @@ from crypten_lite.tensor.shape import int_tuple
 __all__ = [
     "Tensor",
     "adaptive_avg_pool2d",
+    "adaptive_max_pool2d",
     "as_input",
     "avg_pool2d",
     "batch_norm",
+    "constant_pad",
     "conv1d",
     "conv2d",
+    "conv_transpose2d",
     "dropout",
+    "dropout2d",
     "flatten",
     "gelu",
+    "group_norm",
+    "hardtanh",
     "is_encrypted",
     "layer_norm",
     "linear",
     "log_softmax",
     "max_pool2d",
     "relu",
+    "relu6",
     "sigmoid",
     "softmax",
     "tanh",
@@ -391,3 +398,194 @@ def layer_norm(
     if bias is not None:
         out = out + bias
     return out
+
+
+# -- additions: clamping activations, group norm, adaptive max pooling, padding ------------
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """``clamp(x, min_val, max_val)``. MPCTensor: ``MPCTensor.clamp`` (public bounds);
+    autograd Variable: ``x - relu(x - max_val) + relu(min_val - x)`` so the gradient is
+    ``g`` inside the bounds and 0 outside (torch's rule)."""
+    if isinstance(x, Variable):
+        above = ops_unary.relu(ops_arith.sub(x, max_val))
+        below = ops_unary.relu(ops_arith.sub(min_val, x))
+        return ops_arith.add(ops_arith.sub(x, above), below)
+    if isinstance(x, MPCTensor):
+        return x.clamp(min_val, max_val)
+    return np.clip(x, min_val, max_val)
+
+
+def relu6(x: Tensor) -> Tensor:
+    """``min(max(x, 0), 6)``."""
+    return hardtanh(x, 0.0, 6.0)
+
+
+def group_norm(
+    x: Tensor,
+    num_groups: int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """torch.nn.functional.group_norm on ``(N, C, *)``: each sample's channels split into
+    ``num_groups`` groups normalized over the group's channels and spatial positions
+    (biased variance), then the per-channel affine map. Encrypted: ``inv_sqrt`` of the
+    shared ``var + eps`` (accurate in ``SessionConfig.approx.scale_range``)."""
+    shape = tuple(int(n) for n in x.shape)
+    grouped_shape = (shape[0], num_groups, -1)
+    out: Tensor
+    if isinstance(x, MPCTensor | Variable):
+        g = x.reshape(*grouped_shape)
+        centered = g - g.mean(2, keepdim=True)
+        var = (centered * centered).mean(2, keepdim=True)
+        out = (centered * (var + eps).inv_sqrt()).reshape(*shape)
+    else:
+        g_np = x.reshape(grouped_shape)
+        centered_np = g_np - g_np.mean(axis=2, keepdims=True)
+        var_np = (centered_np * centered_np).mean(axis=2, keepdims=True)
+        out = (centered_np / np.sqrt(var_np + eps)).reshape(shape)
+    channel = (1, -1) + (1,) * (len(shape) - 2)
+    if weight is not None:
+        out = out * weight.reshape(*channel)
+    if bias is not None:
+        out = out + bias.reshape(*channel)
+    return out
+
+
+def _window_index(
+    h: int, w: int, out_h: int, out_w: int
+) -> npt.NDArray[np.int64]:
+    """``(out_h * out_w, K)`` flat indices of each adaptive window's elements; windows
+    smaller than the largest ``K`` repeat their first element (max is unchanged)."""
+    rows, cols = plain.adaptive_windows(h, out_h), plain.adaptive_windows(w, out_w)
+    cells = [
+        [r * w + c for r in range(r0, r1) for c in range(c0, c1)]
+        for r0, r1 in rows
+        for c0, c1 in cols
+    ]
+    size = max(len(cell) for cell in cells)
+    return np.array([cell + [cell[0]] * (size - len(cell)) for cell in cells], dtype=np.int64)
+
+
+def _tournament_max(x: Any) -> Any:
+    """Max over the last dim of an MPCTensor or Variable by pairwise halving:
+    ``max(a, b) = b + relu(a - b)``; ``ceil(log2 K)`` relu levels, each one call."""
+    join = ops_shape.cat if isinstance(x, Variable) else _mpc_cat
+    while x.shape[-1] > 1:
+        if x.shape[-1] % 2:
+            x = join([x, x[..., -1:]], x.ndim - 1)
+        half = x.shape[-1] // 2
+        a, b = x[..., :half], x[..., half:]
+        x = b + relu(a - b)
+    return x[..., 0]
+
+
+def _mpc_cat(parts: list[Any], dim: int) -> MPCTensor:
+    from crypten_lite.tensor import cat
+
+    return cat(parts, dim=dim)
+
+
+def adaptive_max_pool2d(x: Tensor, output_size: int | tuple[int, ...]) -> Tensor:
+    """torch adaptive_max_pool2d on ``(N, C, H, W)`` or ``(C, H, W)`` (values only). Numpy:
+    exact. MPCTensor / Variable: each window's elements are gathered (local) and reduced by
+    a tournament of ``ceil(log2 K)`` relu levels for the largest window size ``K``; on a
+    Variable gradients flow to the maximum (ties split as the relu rule gives)."""
+    out_h, out_w = int_tuple(output_size, 2, "output_size")
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    lead = tuple(int(n) for n in x.shape[:-2])
+    index = _window_index(h, w, out_h, out_w)
+    if isinstance(x, MPCTensor | Variable):
+        flat = x.reshape(*lead, h * w)
+        windows = flat[(Ellipsis, index)]
+        return _tournament_max(windows).reshape(*lead, out_h, out_w)  # type: ignore[no-any-return]
+    windows_np = x.reshape(*lead, h * w)[..., index]
+    return np.asarray(windows_np.max(axis=-1).reshape(*lead, out_h, out_w), dtype=np.float64)
+
+
+def _keep_factor(
+    shape: tuple[int, ...], p: float, mask_prg: AesCtrPrg
+) -> npt.NDArray[np.float64]:
+    words = mask_prg.ring_elements(shape)
+    uniform = (words >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    if p >= 1.0:
+        return np.zeros(shape)
+    return np.where(uniform >= p, 1.0 / (1.0 - p), 0.0)
+
+
+def dropout2d(
+    x: Tensor,
+    p: float,
+    training: bool,
+    rng: np.random.Generator,
+    mask_prg: AesCtrPrg | None = None,
+) -> Tensor:
+    """Channel-wise dropout on ``(N, C, H, W)`` or ``(C, H, W)``: whole channels are zeroed
+    with probability ``p``, the rest scaled by ``1/(1-p)``; identity in eval. As
+    :func:`dropout`, an encrypted input gets a PUBLIC mask from ``mask_prg`` (one value per
+    channel), so the cost is one public multiply."""
+    if not training or p == 0.0:
+        return x
+    mask_shape = (*tuple(int(n) for n in x.shape[:-2]), 1, 1)
+    factor: npt.NDArray[np.float64]
+    if is_encrypted(x):
+        if mask_prg is None:
+            raise ValueError("dropout2d on an encrypted tensor in training needs mask_prg")
+        factor = _keep_factor(mask_shape, p, mask_prg)
+    elif p >= 1.0:
+        factor = np.zeros(mask_shape)
+    else:
+        factor = np.where(rng.random(mask_shape) >= p, 1.0 / (1.0 - p), 0.0)
+    if isinstance(x, Variable):
+        return ops_arith.mul(x, factor)
+    return x * factor
+
+
+def constant_pad(x: Tensor, padding: tuple[int, ...], value: float = 0.0) -> Tensor:
+    """torch.nn.functional.pad in constant mode: ``padding`` lists (left, right) pairs from
+    the last dim; non-negative widths only."""
+    if isinstance(x, Variable):
+        return ops_shape.pad(x, padding, value)
+    if isinstance(x, MPCTensor):
+        return x.pad(list(padding), value=value)
+    pairs = [(0, 0)] * x.ndim
+    for i in range(len(padding) // 2):
+        pairs[x.ndim - 1 - i] = (padding[2 * i], padding[2 * i + 1])
+    return np.pad(x, pairs, constant_values=value)
+
+
+def conv_transpose2d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int, ...] = 1,
+    padding: int | tuple[int, ...] = 0,
+    output_padding: int | tuple[int, ...] = 0,
+    groups: int = 1,
+    dilation: int | tuple[int, ...] = 1,
+) -> Tensor:
+    """torch.nn.functional.conv_transpose2d on ``(N, C_in, H, W)``, weight
+    ``(C_in, C_out/groups, kH, kW)``."""
+    if isinstance(x, Variable) or isinstance(weight, Variable) or isinstance(bias, Variable):
+        inp = x if isinstance(x, Variable) else Variable(x)
+        return inp.conv_transpose2d(weight, bias, stride, padding, output_padding, groups, dilation)
+    if isinstance(weight, MPCTensor) and not isinstance(x, MPCTensor):
+        x = trivial_share(x, weight)
+    if isinstance(x, MPCTensor):
+        return x.conv_transpose2d(
+            weight,
+            bias,
+            _two(stride),
+            _two(padding),
+            _two(output_padding),
+            groups,
+            _two(dilation),
+        )
+    if isinstance(weight, MPCTensor):  # unreachable: a private weight made x private above
+        raise TypeError("conv_transpose2d: a private weight needs a shared input")
+    out = plain.conv_transpose2d(
+        x, weight, _two(stride), _two(padding), _two(output_padding), _two(dilation), groups
+    )
+    result: Tensor = out
+    if bias is not None:
+        result = result + bias.reshape(1, -1, 1, 1)
+    return result

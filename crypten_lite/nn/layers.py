@@ -22,6 +22,7 @@ __all__ = [
     "BatchNorm2d",
     "Conv1d",
     "Conv2d",
+    "GroupNorm",
     "LayerNorm",
     "Linear",
 ]
@@ -321,3 +322,37 @@ class LayerNorm(_Layer):
         if x.ndim < n or tuple(x.shape[x.ndim - n :]) != self.normalized_shape:
             raise self._shape_error(f"input ending in {self.normalized_shape}", x)
         return F.layer_norm(x, n, self.weight, self.bias, self.eps)
+
+
+class GroupNorm(_Layer):
+    """torch.nn.GroupNorm: the ``num_channels`` channels of each sample split into
+    ``num_groups`` groups, each normalized over its channels and spatial positions (biased
+    variance), then per-channel ``weight``/``bias`` (ones/zeros). Encrypted: ``inv_sqrt`` of
+    the shared variance, accurate for ``var + eps`` in ``[2^-8, 2^8]`` (as LayerNorm)."""
+
+    def __init__(
+        self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True
+    ) -> None:
+        super().__init__()
+        self.num_groups = _positive(num_groups, "num_groups", "GroupNorm")
+        self.num_channels = _positive(num_channels, "num_channels", "GroupNorm")
+        if num_channels % num_groups:
+            raise ValueError(
+                f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups "
+                f"({num_groups})"
+            )
+        if isinstance(eps, bool) or not isinstance(eps, int | float) or eps < 0:
+            raise ValueError(f"GroupNorm: eps must be a non-negative number, got {eps!r}")
+        self.eps = float(eps)
+        self.affine = bool(affine)
+        self.register_parameter("weight", np.ones(num_channels) if affine else None)
+        self.register_parameter("bias", np.zeros(num_channels) if affine else None)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+    def forward(self, *args: Any) -> Any:
+        x = self._input(args[0])
+        if x.ndim < 2 or x.shape[1] != self.num_channels:
+            raise self._shape_error(f"input (N, C, *) with C={self.num_channels}", x)
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)

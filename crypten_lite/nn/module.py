@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ from crypten_lite.errors import ShareError
 from crypten_lite.session import Session, current_session
 from crypten_lite.tensor import MPCTensor, cryptensor
 
-__all__ = ["Module", "Sequential"]
+__all__ = ["Module", "ModuleDict", "ModuleList", "Sequential"]
 
 _INTERNAL = frozenset({"_parameters", "_buffers", "_modules", "training", "_encrypted"})
 
@@ -415,3 +415,174 @@ class Sequential(Module):
         for layer in self:
             x = layer(x)
         return x
+
+
+def _check_module(owner: str, name: str, value: Any) -> Module:
+    if not isinstance(value, Module):
+        raise TypeError(f"{owner}: item {name} is a {type(value).__name__}, not a Module")
+    return value
+
+
+class ModuleList(Module):
+    """torch.nn.ModuleList: a list of registered sub-modules named ``"0"``, ``"1"``, ...
+    (their parameters appear as ``"0.weight"``); no ``forward`` of its own."""
+
+    def __init__(self, modules: Iterable[Module] | None = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def _items(self) -> list[Module]:
+        return list(self._tables()[2].values())
+
+    def _reset(self, items: list[Module]) -> None:
+        table = self._tables()[2]
+        table.clear()
+        for i, module in enumerate(items):
+            table[str(i)] = module
+
+    def _index(self, index: Any, length: int) -> int:
+        if isinstance(index, bool) or not isinstance(index, int | np.integer):
+            kind = type(index).__name__
+            raise TypeError(f"ModuleList indices must be ints or slices, not {kind}")
+        i = int(index)
+        if not -length <= i < length:
+            raise IndexError(f"ModuleList index {i} out of range for length {length}")
+        return i % length
+
+    def __len__(self) -> int:
+        return len(self._tables()[2])
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._items())
+
+    def __getitem__(self, index: int | slice) -> Any:
+        items = self._items()
+        if isinstance(index, slice):
+            return ModuleList(items[index])
+        return items[self._index(index, len(items))]
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        items = self._items()
+        i = self._index(index, len(items))
+        items[i] = _check_module("ModuleList", str(i), module)
+        self._reset(items)
+
+    def __delitem__(self, index: int | slice) -> None:
+        items = self._items()
+        if isinstance(index, slice):
+            del items[index]
+        else:
+            del items[self._index(index, len(items))]
+        self._reset(items)
+
+    def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
+        return self.extend(modules)
+
+    def __add__(self, other: Iterable[Module]) -> ModuleList:
+        return ModuleList([*self._items(), *other])
+
+    def append(self, module: Module) -> ModuleList:
+        """Add ``module`` at the end; returns the list."""
+        n = len(self)
+        self._tables()[2][str(n)] = _check_module("ModuleList", str(n), module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        if isinstance(modules, Module) and not isinstance(modules, ModuleList | Sequential):
+            raise TypeError("ModuleList.extend expects an iterable of Modules, got a Module")
+        for module in list(modules):
+            self.append(module)
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        """Insert ``module`` before ``index`` (list semantics; later items are renamed)."""
+        if isinstance(index, bool) or not isinstance(index, int | np.integer):
+            raise TypeError(f"ModuleList.insert: index must be an int, got {index!r}")
+        items = self._items()
+        items.insert(int(index), _check_module("ModuleList", str(index), module))
+        self._reset(items)
+
+    def forward(self, *args: Any) -> Any:
+        raise NotImplementedError("ModuleList has no forward(); iterate over its modules")
+
+
+def _check_key(owner: str, key: Any) -> str:
+    if not isinstance(key, str):
+        raise TypeError(f"{owner}: keys must be str, got {type(key).__name__}")
+    if not key or "." in key:
+        raise KeyError(f"{owner}: module name {key!r} must be non-empty and contain no '.'")
+    if key in _INTERNAL:
+        raise KeyError(f"{owner}: module name {key!r} is reserved")
+    return key
+
+
+class ModuleDict(Module):
+    """torch.nn.ModuleDict: sub-modules registered under string keys, in insertion order
+    (their parameters appear as ``"key.weight"``); no ``forward`` of its own."""
+
+    def __init__(
+        self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None
+    ) -> None:
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __len__(self) -> int:
+        return len(self._tables()[2])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._tables()[2]))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._tables()[2]
+
+    def __getitem__(self, key: str) -> Module:
+        table = self._tables()[2]
+        if key not in table:
+            raise KeyError(f"ModuleDict has no module {key!r}")
+        return table[key]
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        self._tables()[2][_check_key("ModuleDict", key)] = _check_module("ModuleDict", key, module)
+
+    def __delitem__(self, key: str) -> None:
+        self.pop(key)
+
+    def keys(self) -> list[str]:
+        return list(self._tables()[2].keys())
+
+    def values(self) -> list[Module]:
+        return list(self._tables()[2].values())
+
+    def items(self) -> list[tuple[str, Module]]:
+        return list(self._tables()[2].items())
+
+    def pop(self, key: str) -> Module:
+        module = self[key]
+        del self._tables()[2][key]
+        return module
+
+    def clear(self) -> None:
+        self._tables()[2].clear()
+
+    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
+        """Add (or replace) modules from a mapping or from ``(key, module)`` pairs."""
+        if isinstance(modules, Module) and not isinstance(modules, ModuleDict):
+            raise TypeError("ModuleDict.update expects a mapping or (key, module) pairs")
+        pairs: list[Any]
+        if isinstance(modules, Mapping | ModuleDict):
+            pairs = list(modules.items())
+        else:
+            pairs = list(modules)
+        checked = []
+        for pair in pairs:
+            if not isinstance(pair, tuple | list) or len(pair) != 2:
+                raise TypeError(f"ModuleDict.update: expected (key, module) pairs, got {pair!r}")
+            key = _check_key("ModuleDict", pair[0])
+            checked.append((key, _check_module("ModuleDict", key, pair[1])))
+        for key, module in checked:
+            self._tables()[2][key] = module
+
+    def forward(self, *args: Any) -> Any:
+        raise NotImplementedError("ModuleDict has no forward(); index it by key")

@@ -23,7 +23,13 @@ from crypten_lite.nn.module import Module
 from crypten_lite.nn.onnx_ops import OPS, OnnxNode, UnsupportedOperatorError
 from crypten_lite.tensor import MPCTensor
 
-__all__ = ["GraphModule", "UnsupportedOperatorError", "from_onnx", "supported_ops"]
+__all__ = [
+    "GraphModule",
+    "OnnxNodeModule",
+    "UnsupportedOperatorError",
+    "from_onnx",
+    "supported_ops",
+]
 
 _DEFAULT_DOMAINS = ("", "ai.onnx")
 
@@ -55,9 +61,51 @@ def _topological(nodes: Sequence[OnnxNode], available: set[str]) -> list[OnnxNod
     return order
 
 
+class OnnxNodeModule(Module):
+    """One node of an imported graph as a child module of its :class:`GraphModule` (as
+    CrypTen exposes a graph's nodes in ``_modules``): ``node`` is the parsed
+    :class:`~crypten_lite.nn.onnx_ops.OnnxNode`; ``input_names`` / ``output_names`` name the
+    values it reads and writes. It holds no parameters (the graph owns them under their
+    ONNX names); calling it with its input values runs the node alone (a list of outputs
+    for a multi-output node)."""
+
+    def __init__(self, node: OnnxNode) -> None:
+        super().__init__()
+        self.node = node
+
+    @property
+    def op_type(self) -> str:
+        return self.node.op_type
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return self.node.inputs
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return self.node.outputs
+
+    def extra_repr(self) -> str:
+        return f"{self.node.op_type}: {list(self.node.inputs)} -> {list(self.node.outputs)}"
+
+    def forward(self, *args: Any) -> Any:
+        values = list(args)
+        while values and values[-1] is None:  # trailing absent optional inputs
+            values.pop()
+        results = OPS[self.node.op_type](self.node, values)
+        return results[0] if len(self.node.outputs) == 1 else results
+
+
 class GraphModule(Module):
     """An ONNX graph as a Module: initializers are parameters/buffers, ``forward`` runs the
-    nodes in order with the :data:`~crypten_lite.nn.onnx_ops.OPS` dispatch table."""
+    nodes in order with the :data:`~crypten_lite.nn.onnx_ops.OPS` dispatch table.
+
+    Each node is also a child module (:class:`OnnxNodeModule`) under its node name, in
+    topological order: ``model._modules["/fc1/Gemm"]``, ``dict(model.named_children())``,
+    ``model.node_module(name)`` (by node name or by one of its output names). Children hold
+    no parameters, so ``state_dict`` keys stay the ONNX initializer names.
+    ``input_shapes`` (from the graph's declared inputs; ``None`` for a dynamic dim such as
+    a dynamic batch) are checked when the module is called."""
 
     def __init__(
         self,
@@ -65,6 +113,7 @@ class GraphModule(Module):
         inputs: Sequence[str],
         outputs: Sequence[str],
         initializers: Mapping[str, np.ndarray[Any, Any]],
+        input_shapes: Sequence[Sequence[int | str | None] | None] | None = None,
     ) -> None:
         super().__init__()
         constants: dict[str, np.ndarray[Any, Any]] = {}
@@ -87,6 +136,47 @@ class GraphModule(Module):
         self.input_names: tuple[str, ...] = tuple(inputs)
         self.output_names: tuple[str, ...] = tuple(outputs)
         self.constants: dict[str, np.ndarray[Any, Any]] = constants
+        shapes = list(input_shapes) if input_shapes is not None else [None] * len(inputs)
+        if len(shapes) != len(self.input_names):
+            raise ValueError("GraphModule: input_shapes must list one shape per input")
+        self.input_shapes: tuple[tuple[int | str | None, ...] | None, ...] = tuple(
+            None if s is None else tuple(s) for s in shapes
+        )
+        modules = self._tables()[2]
+        for node in self.nodes:
+            if node.name in modules:
+                raise ValueError(f"ONNX graph has two nodes named {node.name!r}")
+            modules[node.name] = OnnxNodeModule(node)
+
+    def node_module(self, name: str) -> OnnxNodeModule:
+        """The child module of the node named ``name`` (or producing the value ``name``)."""
+        modules = self._tables()[2]
+        found = modules.get(name)
+        if isinstance(found, OnnxNodeModule):
+            return found
+        for module in modules.values():
+            if isinstance(module, OnnxNodeModule) and name in module.output_names:
+                return module
+        raise KeyError(f"GraphModule has no node named or producing {name!r}")
+
+    def _check_input(self, index: int, value: Any) -> None:
+        expected = self.input_shapes[index]
+        if expected is None:
+            return
+        got = tuple(int(n) for n in value.shape)
+        fits = len(got) == len(expected) and all(
+            not isinstance(e, int) or e <= 0 or e == g for e, g in zip(expected, got, strict=True)
+        )
+        if not fits:
+            shown = tuple(e if isinstance(e, int) and e > 0 else (e or "?") for e in expected)
+            dynamic = "" if any(not isinstance(e, int) for e in expected) else (
+                " (the graph was exported with static shapes; export it with a dynamic batch "
+                "dimension, e.g. from_pytorch(..., dynamic_batch=True), to run other batches)"
+            )
+            raise ValueError(
+                f"GraphModule: input {self.input_names[index]!r} expects shape "
+                f"{shown}, got {got}{dynamic}"
+            )
 
     def extra_repr(self) -> str:
         return (
@@ -102,11 +192,12 @@ class GraphModule(Module):
             )
         params, buffers, _ = self._tables()
         env: dict[str, Any] = {**self.constants, **buffers, **params}
-        for name, value in zip(self.input_names, args, strict=True):
+        for index, (name, value) in enumerate(zip(self.input_names, args, strict=True)):
             if not isinstance(value, MPCTensor):
                 value = np.asarray(value)
                 if np.issubdtype(value.dtype, np.floating):
                     value = value.astype(np.float64)
+            self._check_input(index, value)
             env[name] = value
         for node in self.nodes:
             values = [env[i] if i else None for i in node.inputs]
@@ -169,7 +260,8 @@ def from_onnx(model: Any) -> GraphModule:
     opset = next((int(o.version) for o in proto.opset_import if o.domain in _DEFAULT_DOMAINS), 13)
     graph = proto.graph
     initializers = {init.name: np.array(numpy_helper.to_array(init)) for init in graph.initializer}
-    inputs = [i.name for i in graph.input if i.name not in initializers]
+    declared = [i for i in graph.input if i.name not in initializers]
+    inputs = [i.name for i in declared]
     nodes: list[OnnxNode] = []
     for index, node in enumerate(graph.node):
         name = node.name or f"{node.op_type}_{index}"
@@ -191,4 +283,22 @@ def from_onnx(model: Any) -> GraphModule:
                 opset=opset,
             )
         )
-    return GraphModule(nodes, inputs, [o.name for o in graph.output], initializers)
+    shapes = [_declared_shape(i) for i in declared]
+    return GraphModule(nodes, inputs, [o.name for o in graph.output], initializers, shapes)
+
+
+def _declared_shape(value_info: Any) -> tuple[int | str | None, ...] | None:
+    """A graph input's declared dims: ints, the name of a symbolic dim, or None; None
+    when the input declares no shape."""
+    kind = value_info.type
+    if not kind.HasField("tensor_type") or not kind.tensor_type.HasField("shape"):
+        return None
+    dims: list[int | str | None] = []
+    for dim in kind.tensor_type.shape.dim:
+        if dim.HasField("dim_value"):
+            dims.append(int(dim.dim_value))
+        elif dim.HasField("dim_param"):
+            dims.append(str(dim.dim_param))
+        else:
+            dims.append(None)
+    return tuple(dims)

@@ -225,6 +225,26 @@ def _log_softmax(node: OnnxNode, xs: list[Any]) -> list[Any]:
 
 
 # -- convolution, pooling, normalization ---------------------------------------------------
+def _reshaped(x: Any, shape: Sequence[int]) -> Any:
+    return x.reshape(*shape) if not isinstance(x, np.ndarray) else x.reshape(tuple(shape))
+
+
+def _batched(node: OnnxNode, x: Any, dims: int) -> tuple[Any, bool]:
+    """``x`` with a batch dim (an unbatched ``(C, *spatial)`` input gets one), and whether
+    one was added."""
+    if x.ndim == dims + 2:
+        return x, False
+    if x.ndim == dims + 1:
+        return _reshaped(x, (1, *x.shape)), True
+    raise node.fail(
+        f"expected a {dims}-D input (N, C, ...) or (C, ...), got shape {tuple(x.shape)}"
+    )
+
+
+def _unbatched(x: Any, added: bool) -> Any:
+    return _reshaped(x, tuple(x.shape[1:])) if added else x
+
+
 def _conv(node: OnnxNode, xs: list[Any]) -> list[Any]:
     x, w = _float_input(node, xs[0]), xs[1]
     bias = xs[2] if len(xs) > 2 else None
@@ -233,33 +253,118 @@ def _conv(node: OnnxNode, xs: list[Any]) -> list[Any]:
         raise node.fail(f"{dims}-D convolution is not supported (only 1-D and 2-D)")
     strides, pads, dilations = _spatial(node, dims)
     group = int(node.attr("group", 1))
+    x, added = _batched(node, x, dims)
     conv = F.conv1d if dims == 1 else F.conv2d
-    return [conv(x, w, bias, tuple(strides), tuple(pads), tuple(dilations), group)]
+    out = conv(x, w, bias, tuple(strides), tuple(pads), tuple(dilations), group)
+    return [_unbatched(out, added)]
+
+
+def _conv_transpose(node: OnnxNode, xs: list[Any]) -> list[Any]:
+    x, w = _float_input(node, xs[0]), xs[1]
+    bias = xs[2] if len(xs) > 2 else None
+    dims = len(w.shape) - 2
+    if dims not in (1, 2):
+        raise node.fail(f"{dims}-D ConvTranspose is not supported (only 1-D and 2-D)")
+    if node.attr("output_shape") is not None:
+        raise node.fail("the output_shape attribute is not supported (use pads/output_padding)")
+    strides, pads, dilations = _spatial(node, dims)
+    output_padding = list(node.attr("output_padding", [0] * dims))
+    group = int(node.attr("group", 1))
+    x, added = _batched(node, x, dims)
+    if dims == 1:  # as a 2-D transposed convolution over a height-1 image
+        x = _reshaped(x, (x.shape[0], x.shape[1], 1, x.shape[2]))
+        w = _reshaped(w, (w.shape[0], w.shape[1], 1, w.shape[2]))
+        strides, pads, dilations = [1, *strides], [0, *pads], [1, *dilations]
+        output_padding = [0, *output_padding]
+    if any(2 * p > d * (k - 1) for p, d, k in zip(pads, dilations, w.shape[2:], strict=True)):
+        raise node.fail(f"pads {pads} larger than dilation * (kernel - 1) are not supported")
+    if any(o >= max(s, d) for o, s, d in zip(output_padding, strides, dilations, strict=True)):
+        raise node.fail(f"output_padding {output_padding} must be smaller than stride or dilation")
+    out = F.conv_transpose2d(
+        x, w, bias, tuple(strides), tuple(pads), tuple(output_padding), group, tuple(dilations)
+    )
+    if dims == 1:
+        out = _reshaped(out, (out.shape[0], out.shape[1], out.shape[3]))
+    return [_unbatched(out, added)]
+
+
+def _ceil_extra(
+    node: OnnxNode, sizes: Sequence[int], ks: Sequence[int], st: Sequence[int],
+    pads: Sequence[int], dl: Sequence[int],
+) -> list[int]:
+    """Cells to add after the end of each spatial dim so that floor-mode pooling gives the
+    ``ceil_mode=1`` output size (torch's rule: the last window starts inside the input or
+    the left padding)."""
+    extra = []
+    for size, k, s, p, d in zip(sizes, ks, st, pads, dl, strict=True):
+        span = size + 2 * p - d * (k - 1) - 1
+        if span < 0:
+            raise node.fail(f"the kernel {list(ks)} is larger than the padded input")
+        out = -(-span // s) + 1
+        if (out - 1) * s >= size + p:
+            out -= 1
+        extra.append(max(0, (out - 1) * s + d * (k - 1) + 1 - (size + 2 * p)))
+    return extra
+
+
+def _edge_pad(x: Any, axis: int, before: int, after: int) -> Any:
+    """Pad ``axis`` by repeating its first/last slice (a max over a window that contains
+    a real element is unchanged by repeating that window's edge element)."""
+    if before == 0 and after == 0:
+        return x
+    if isinstance(x, np.ndarray):
+        widths = [(0, 0)] * x.ndim
+        widths[axis] = (before, after)
+        return np.pad(x, widths, mode="edge")
+    lead = (slice(None),) * axis
+    first, last = x[(*lead, slice(0, 1))], x[(*lead, slice(-1, None))]
+    return cat([*([first] * before), x, *([last] * after)], dim=axis)
 
 
 def _pool(node: OnnxNode, xs: list[Any], kind: str) -> list[Any]:
     x = _float_input(node, xs[0])
     ks = list(node.attr("kernel_shape", []))
     dims = len(ks)
-    if dims not in (1, 2) or x.ndim != dims + 2:
-        raise node.fail(f"only 1-D and 2-D pooling on (N, C, ...) input is supported, got {ks}")
-    if node.attr("ceil_mode", 0):
-        raise node.fail("ceil_mode=1 is not supported")
+    if dims not in (1, 2):
+        raise node.fail(f"only 1-D and 2-D pooling is supported, got kernel_shape {ks}")
+    x, added = _batched(node, x, dims)
     strides, pads, dilations = _spatial(node, dims)
+    ceil = bool(node.attr("ceil_mode", 0))
     if dims == 1:  # as 2-D pooling over a height-1 image
         ks, strides, pads, dilations = [1, *ks], [1, *strides], [0, *pads], [1, *dilations]
-        x = x.reshape(*x.shape[:2], 1, x.shape[2])
+        x = _reshaped(x, (x.shape[0], x.shape[1], 1, x.shape[2]))
+    sizes = [int(n) for n in x.shape[2:]]
+    extra = _ceil_extra(node, sizes, ks, strides, pads, dilations) if ceil else [0, 0]
     if kind == "max":
+        if any(extra) and any(d != 1 for d in dilations):
+            raise node.fail("ceil_mode=1 with dilations is not supported")
+        if any(extra):  # pads and the ceil cells as edge copies: the max is unchanged
+            for axis in (2, 3):
+                x = _edge_pad(x, axis, pads[axis - 2], pads[axis - 2] + extra[axis - 2])
+            pads = [0, 0]
         out = F.max_pool2d(x, tuple(ks), tuple(strides), tuple(pads), tuple(dilations))
     else:
-        if any(pads) and not node.attr("count_include_pad", 0):
-            raise node.fail("padded AveragePool needs count_include_pad=1")
         if any(d != 1 for d in dilations):
             raise node.fail("dilated AveragePool is not supported")
-        out = F.avg_pool2d(x, tuple(ks), tuple(strides), tuple(pads))
+        include_pad = bool(node.attr("count_include_pad", 0))
+        if not any(extra) and (include_pad or not any(pads)):
+            out = F.avg_pool2d(x, tuple(ks), tuple(strides), tuple(pads))
+        else:  # window sums over zero padding, divided by the public per-window counts
+            full = [(p, p + e) for p, e in zip(pads, extra, strict=True)]
+            padded = F.constant_pad(x, (*full[1], *full[0]))
+            ones = np.ones(sizes)
+            if include_pad:
+                ones = np.pad(ones, [(p, p) for p in pads], constant_values=1.0)
+                counted = np.pad(ones, [(0, e) for e in extra])
+            else:
+                counted = np.pad(ones, full)
+            # mean over the window of the 0/1 "counted" mask: count / window area
+            fraction = F.avg_pool2d(counted[None, None], tuple(ks), tuple(strides), 0)
+            scale = 1.0 / np.asarray(fraction, dtype=np.float64)[0, 0]
+            out = F.avg_pool2d(padded, tuple(ks), tuple(strides), 0) * scale
     if dims == 1:
-        out = out.reshape(out.shape[0], out.shape[1], out.shape[3])
-    return [out]
+        out = _reshaped(out, (out.shape[0], out.shape[1], out.shape[3]))
+    return [_unbatched(out, added)]
 
 
 def _max_pool(node: OnnxNode, xs: list[Any]) -> list[Any]:
@@ -281,11 +386,37 @@ def _global_avg_pool(node: OnnxNode, xs: list[Any]) -> list[Any]:
 
 
 def _batch_norm(node: OnnxNode, xs: list[Any]) -> list[Any]:
-    if node.attr("training_mode", 0) or (len(node.outputs) > 1 and any(node.outputs[1:])):
-        raise node.fail("only inference-mode BatchNormalization is supported")
-    x, scale, bias, mean, var = xs[:5]
+    """Inference mode: the running statistics. ``training_mode=1`` (a training-mode export,
+    e.g. ``track_running_stats=False``) or absent mean/var inputs: the batch statistics
+    (mean and biased variance over the batch and spatial dims); the optional
+    ``running_mean``/``running_var`` outputs follow ONNX (``momentum`` weights the old value,
+    the variance is the biased one)."""
+    x = _float_input(node, xs[0])
+    scale, bias = xs[1], xs[2]
+    mean = xs[3] if len(xs) > 3 else None
+    var = xs[4] if len(xs) > 4 else None
     eps = float(node.attr("epsilon", 1e-5))
-    return [F.batch_norm(_float_input(node, x), mean, var, scale, bias, eps)]
+    if not node.attr("training_mode", 0) and mean is not None and var is not None:
+        if len(node.outputs) > 1 and any(node.outputs[1:]):
+            raise node.fail("inference-mode BatchNormalization has only the Y output")
+        return [F.batch_norm(x, mean, var, scale, bias, eps)]
+    if x.ndim < 2:
+        raise node.fail(f"expected an input (N, C, ...), got shape {tuple(x.shape)}")
+    axes = (0, *range(2, x.ndim))
+    if isinstance(x, MPCTensor):
+        batch_mean = x.mean(axes)
+        centered = x - batch_mean.reshape(*((1, -1) + (1,) * (x.ndim - 2)))
+        batch_var = (centered * centered).mean(axes)
+    else:
+        batch_mean, batch_var = x.mean(axis=axes), x.var(axis=axes)
+    out = F.batch_norm(x, batch_mean, batch_var, scale, bias, eps)
+    results: list[Any] = [out]
+    if len(node.outputs) > 1 and any(node.outputs[1:]):
+        if mean is None or var is None:
+            raise node.fail("running_mean/running_var outputs need the mean and var inputs")
+        m = float(node.attr("momentum", 0.9))
+        results += [mean * m + batch_mean * (1 - m), var * m + batch_var * (1 - m)]
+    return results
 
 
 def _layer_norm(node: OnnxNode, xs: list[Any]) -> list[Any]:
@@ -371,9 +502,92 @@ def _shape(node: OnnxNode, xs: list[Any]) -> list[Any]:
 
 
 def _gather(node: OnnxNode, xs: list[Any]) -> list[Any]:
-    data = _public(node, xs[0], "Gather data")
+    """Public indices; the data may be private (indexing a sharing is local)."""
     indices = _public(node, xs[1], "Gather indices")
-    return [np.take(data, indices, axis=int(node.attr("axis", 0)))]
+    if not np.issubdtype(indices.dtype, np.integer):
+        raise node.fail(f"Gather indices must be integers, got {indices.dtype}")
+    data = xs[0]
+    axis = int(node.attr("axis", 0))
+    if not isinstance(data, MPCTensor):
+        return [np.take(np.asarray(data), indices, axis=axis)]
+    axis %= data.ndim
+    size = data.shape[axis]
+    if indices.size and not (-size <= indices.min() and indices.max() < size):
+        raise node.fail(f"Gather indices out of range for dim {axis} of size {size}")
+    wrapped = np.where(indices < 0, indices + size, indices).astype(np.int64)
+    if wrapped.ndim == 0:
+        return [data[(slice(None),) * axis + (int(wrapped),)]]
+    flat = data[(slice(None),) * axis + (wrapped.reshape(-1),)]
+    shape = (*data.shape[:axis], *wrapped.shape, *data.shape[axis + 1 :])
+    return [flat.reshape(*shape)]
+
+
+def _pad(node: OnnxNode, xs: list[Any]) -> list[Any]:
+    """Constant mode; pads (and ``axes``, opset 18) public; non-negative widths only."""
+    x = xs[0]
+    mode = node.attr("mode", "constant")
+    if mode != "constant":
+        raise node.fail(f"mode={mode!r} is not supported (only constant)")
+    if node.opset < 11:
+        pads = [int(p) for p in node.attr("pads", [])]
+        value = float(node.attr("value", 0.0))
+    else:
+        pads = _ints(node, xs[1], "Pad pads")
+        given = xs[2] if len(xs) > 2 else None
+        value = 0.0 if given is None else float(_public(node, given, "Pad constant_value"))
+    axes = _ints(node, xs[3], "Pad axes") if len(xs) > 3 and xs[3] is not None else None
+    axes = list(range(x.ndim)) if axes is None else [a % x.ndim for a in axes]
+    if len(pads) != 2 * len(axes):
+        raise node.fail(f"pads {pads} must list a begin and an end for each of {len(axes)} axes")
+    if min(pads, default=0) < 0:
+        raise node.fail(f"negative pads (cropping) {pads} are not supported")
+    begin = dict(zip(axes, pads[: len(axes)], strict=True))
+    end = dict(zip(axes, pads[len(axes) :], strict=True))
+    widths: list[int] = []
+    for axis in reversed(range(x.ndim)):
+        widths += [begin.get(axis, 0), end.get(axis, 0)]
+    if not isinstance(x, MPCTensor):
+        x = np.asarray(x)
+        pairs = [(begin.get(a, 0), end.get(a, 0)) for a in range(x.ndim)]
+        return [np.pad(x, pairs, constant_values=value)]
+    return [x.pad(widths, value=value)]
+
+
+def _where(node: OnnxNode, xs: list[Any]) -> list[Any]:
+    """Public condition; either branch may be private."""
+    cond = _public(node, xs[0], "the Where condition").astype(bool)
+    a, b = xs[1], xs[2]
+    if isinstance(a, MPCTensor):
+        shape = np.broadcast_shapes(cond.shape, a.shape, np.shape(b))
+        return [_broadcast(a, shape).where(np.broadcast_to(cond, shape), b)]
+    if isinstance(b, MPCTensor):
+        shape = np.broadcast_shapes(cond.shape, np.shape(a), b.shape)
+        return [_broadcast(b, shape).where(np.broadcast_to(~cond, shape), a)]
+    return [np.where(cond, a, b)]
+
+
+def _broadcast(x: MPCTensor, shape: tuple[int, ...]) -> MPCTensor:
+    if tuple(x.shape) == tuple(shape):
+        return x
+    lead = (1,) * (len(shape) - x.ndim)
+    return x.reshape(*lead, *x.shape).expand(*shape)
+
+
+def _clip(node: OnnxNode, xs: list[Any]) -> list[Any]:
+    """Bounds public (attributes before opset 11, optional inputs after)."""
+    x = _float_input(node, xs[0])
+    if node.opset < 11:
+        lo, hi = node.attr("min"), node.attr("max")
+    else:
+        lo = None if len(xs) < 2 or xs[1] is None else float(_public(node, xs[1], "Clip min"))
+        hi = None if len(xs) < 3 or xs[2] is None else float(_public(node, xs[2], "Clip max"))
+    if lo is None and hi is None:
+        return [x]
+    if lo is not None and hi is not None and lo > hi:
+        raise node.fail(f"min {lo} is larger than max {hi}")
+    if isinstance(x, MPCTensor):
+        return [x.clamp(lo, hi)]
+    return [np.clip(x, lo, hi)]
 
 
 def _axes(node: OnnxNode, xs: list[Any]) -> list[int] | None:
@@ -460,7 +674,9 @@ OPS: Mapping[str, Handler] = MappingProxyType(
         "Cast": _cast,
         "Concat": _concat,
         "Constant": _constant,
+        "Clip": _clip,
         "Conv": _conv,
+        "ConvTranspose": _conv_transpose,
         "Div": _div,
         "Dropout": _dropout,
         "Erf": _erf,
@@ -476,6 +692,7 @@ OPS: Mapping[str, Handler] = MappingProxyType(
         "MaxPool": _max_pool,
         "Mul": _mul,
         "Neg": _neg,
+        "Pad": _pad,
         "Pow": _pow,
         "ReduceMean": _reduce_mean,
         "ReduceSum": _reduce_sum,
@@ -492,5 +709,6 @@ OPS: Mapping[str, Handler] = MappingProxyType(
         "Tanh": _tanh,
         "Transpose": _transpose_op,
         "Unsqueeze": _unsqueeze,
+        "Where": _where,
     }
 )

@@ -21,13 +21,20 @@ from crypten_lite.tensor import MPCTensor
 __all__ = [
     "GELU",
     "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool2d",
     "AvgPool2d",
+    "ConstantPad1d",
+    "ConstantPad2d",
+    "ConstantPad3d",
     "Dropout",
+    "Dropout2d",
     "Flatten",
+    "Hardtanh",
     "Identity",
     "LogSoftmax",
     "MaxPool2d",
     "ReLU",
+    "ReLU6",
     "Sigmoid",
     "Softmax",
     "Tanh",
@@ -216,7 +223,7 @@ class Dropout(_Layer):
     def __init__(self, p: float = 0.5, *, rng: np.random.Generator | None = None) -> None:
         super().__init__()
         if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: p must be in [0, 1], got {p!r}")
+            raise ValueError(f"{type(self).__name__}: p must be in [0, 1], got {p!r}")
         self.p = float(p)
         self._rng = rng or np.random.default_rng()
         self._mask_prg: AesCtrPrg | None = None
@@ -251,3 +258,145 @@ class Dropout(_Layer):
 class Identity(_Layer):
     def forward(self, *args: Any) -> Any:
         return self._input(args[0])
+
+
+class Hardtanh(_Layer):
+    """``clamp(x, min_val, max_val)``: numpy exact; MPCTensor ``clamp`` (4 rounds);
+    autograd Variables via two relus so gradients flow (``functional.hardtanh``)."""
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0) -> None:
+        super().__init__()
+        name = type(self).__name__
+        for label, value in (("min_val", min_val), ("max_val", max_val)):
+            if isinstance(value, bool) or not isinstance(value, int | float | np.floating):
+                raise TypeError(f"{name}: {label} must be a number, got {value!r}")
+            if not np.isfinite(value):
+                raise ValueError(f"{name}: {label} must be finite, got {value!r}")
+        if not max_val > min_val:
+            raise ValueError(
+                f"{name}: max_val ({max_val}) must be greater than min_val ({min_val})"
+            )
+        self.min_val = float(min_val)
+        self.max_val = float(max_val)
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+    def forward(self, *args: Any) -> Any:
+        return F.hardtanh(self._input(args[0]), self.min_val, self.max_val)
+
+
+class ReLU6(Hardtanh):
+    """``min(max(x, 0), 6)`` (Hardtanh(0, 6))."""
+
+    def __init__(self) -> None:
+        super().__init__(0.0, 6.0)
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+class AdaptiveMaxPool2d(_Pool2d):
+    """torch.nn.AdaptiveMaxPool2d (values only: ``return_indices=True`` is refused).
+    ``None`` in ``output_size`` keeps that input size. Encrypted: see
+    ``functional.adaptive_max_pool2d`` (a relu tournament per window)."""
+
+    def __init__(
+        self, output_size: int | Sequence[int | None] | None, return_indices: bool = False
+    ) -> None:
+        super().__init__()
+        if return_indices:
+            raise ValueError("AdaptiveMaxPool2d: return_indices=True is not supported")
+        sizes = (
+            tuple(output_size)
+            if isinstance(output_size, Sequence)
+            else (output_size, output_size)
+        )
+        if len(sizes) != 2 or not all(
+            s is None or (isinstance(s, int) and not isinstance(s, bool) and s > 0) for s in sizes
+        ):
+            raise ValueError(
+                f"AdaptiveMaxPool2d: output_size must be a positive int (or None) or two of "
+                f"them, got {output_size!r}"
+            )
+        self.output_size: tuple[int | None, ...] = sizes
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+    def forward(self, *args: Any) -> Any:
+        x = self._pool_input(args[0])
+        h, w = int(x.shape[-2]), int(x.shape[-1])
+        out_h = h if self.output_size[0] is None else self.output_size[0]
+        out_w = w if self.output_size[1] is None else self.output_size[1]
+        if h == 0 or w == 0:
+            raise self._shape_error("a non-empty spatial input", x)
+        return F.adaptive_max_pool2d(x, (out_h, out_w))
+
+
+class Dropout2d(Dropout):
+    """Channel-wise dropout on ``(N, C, H, W)`` or ``(C, H, W)`` (torch.nn.Dropout2d): each
+    channel is zeroed with probability ``p`` in training, the rest scaled by ``1/(1-p)``.
+    Encrypted inputs use a PUBLIC mask from the stream every party shares (see
+    :class:`Dropout`): one value per channel, independent of the data."""
+
+    def forward(self, *args: Any) -> Any:
+        x = self._input(args[0])
+        if x.ndim not in (3, 4):
+            raise self._shape_error("input (N, C, H, W) or (C, H, W)", x)
+        prg = None
+        if self.training and 0.0 < self.p and F.is_encrypted(x):
+            prg = self._shared_prg(x)
+        return F.dropout2d(x, self.p, self.training, self._rng, prg)
+
+
+class _ConstantPadNd(_Layer):
+    _dims = 1
+
+    def __init__(self, padding: int | Sequence[int], value: float) -> None:
+        super().__init__()
+        name, n = type(self).__name__, self._dims
+        if isinstance(padding, int) and not isinstance(padding, bool):
+            pads = (padding,) * (2 * n)
+        elif isinstance(padding, Sequence):
+            pads = tuple(padding)
+        else:
+            raise TypeError(f"{name}: padding must be an int or {2 * n} ints, got {padding!r}")
+        if len(pads) != 2 * n or not all(
+            isinstance(p, int) and not isinstance(p, bool) for p in pads
+        ):
+            raise ValueError(f"{name}: padding must be an int or {2 * n} ints, got {padding!r}")
+        if min(pads) < 0:
+            raise ValueError(f"{name}: negative padding (cropping) is not supported, got {pads}")
+        if isinstance(value, bool) or not isinstance(value, int | float | np.floating):
+            raise TypeError(f"{name}: value must be a number, got {value!r}")
+        self.padding: tuple[int, ...] = pads
+        self.value = float(value)
+
+    def extra_repr(self) -> str:
+        return f"padding={self.padding}, value={self.value}"
+
+    def forward(self, *args: Any) -> Any:
+        x = self._input(args[0])
+        n = self._dims
+        if x.ndim not in (n + 1, n + 2):
+            raise self._shape_error(f"input of {n + 1} or {n + 2} dims", x)
+        return F.constant_pad(x, self.padding, self.value)
+
+
+class ConstantPad1d(_ConstantPadNd):
+    """Pad the last dim: ``padding`` is an int or ``(left, right)``."""
+
+    _dims = 1
+
+
+class ConstantPad2d(_ConstantPadNd):
+    """Pad the last two dims: an int or ``(left, right, top, bottom)``."""
+
+    _dims = 2
+
+
+class ConstantPad3d(_ConstantPadNd):
+    """Pad the last three dims: an int or ``(left, right, top, bottom, front, back)``."""
+
+    _dims = 3

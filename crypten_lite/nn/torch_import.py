@@ -15,6 +15,7 @@ the torch ``state_dict`` keys as well, wherever the exporter kept them unfolded.
 from __future__ import annotations
 
 import io
+import threading
 import warnings
 from typing import Any
 
@@ -23,12 +24,39 @@ from crypten_lite.nn.onnx_import import GraphModule, from_onnx
 __all__ = ["from_pytorch"]
 
 
+# torch's exporters keep global state (the tracing state, export flags, the ONNX registry):
+# two in-process parties exporting at the same time would corrupt each other's export.
+_EXPORT_LOCK = threading.Lock()
+
+_MISSING: Any = object()
+
+
 def from_pytorch(
-    module: Any, example_input: Any, *, opset_version: int | None = None
+    module: Any,
+    example_input: Any = _MISSING,
+    *,
+    dummy_input: Any = _MISSING,
+    opset_version: int | None = None,
+    dynamic_batch: bool = True,
 ) -> GraphModule:
     """Export ``module`` (a ``torch.nn.Module``) traced on ``example_input`` (a torch
-    tensor, a numpy array, or a tuple of them) to ONNX in memory and import it. Shapes are
-    static: the graph is specialised to the example's shapes. Needs torch and onnx."""
+    tensor, a numpy array, or a tuple of them; CrypTen's name ``dummy_input=`` is accepted as
+    a keyword alias) to ONNX in memory and import it. Needs torch and onnx.
+
+    ``dynamic_batch=True`` (default) exports dim 0 of every input and output as a symbolic
+    ``"batch"`` dim, so the model runs on any batch size (shape arithmetic is evaluated on
+    the public shapes at run time); with ``False`` the graph is specialised to the
+    example's shapes and another batch size raises a ValueError naming the expected shape.
+    Exports are serialised by a process-wide lock (torch's exporter keeps global state), so
+    in-process parties may call this at the same time."""
+    if example_input is not _MISSING and dummy_input is not _MISSING:
+        raise TypeError("from_pytorch: pass example_input or dummy_input, not both")
+    if example_input is _MISSING:
+        example_input = dummy_input
+    if example_input is _MISSING:
+        raise TypeError("from_pytorch: missing the example input (example_input / dummy_input)")
+    if not isinstance(dynamic_batch, bool):
+        raise TypeError(f"from_pytorch: dynamic_batch must be a bool, got {dynamic_batch!r}")
     try:
         import torch
     except ImportError as err:  # pragma: no cover - depends on the environment
@@ -38,21 +66,37 @@ def from_pytorch(
     args = tuple(
         x if isinstance(x, torch.Tensor) else torch.as_tensor(x, dtype=torch.float32) for x in items
     )
+    if dynamic_batch and any(a.dim() == 0 for a in args):
+        raise ValueError("from_pytorch: dynamic_batch needs inputs with a batch dim (dim 0)")
     buffer = io.BytesIO()
     target: Any = buffer  # the TorchScript exporter accepts file objects; torch types say paths
-    was_training = bool(module.training)
-    module.eval()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module,
-                args,
-                target,
-                dynamo=False,
-                do_constant_folding=True,
-                opset_version=opset_version,
-            )
-    finally:
-        module.train(was_training)
+    options: dict[str, Any] = {}
+    with _EXPORT_LOCK:
+        was_training = bool(module.training)
+        module.eval()
+        try:
+            if dynamic_batch:
+                with torch.no_grad():
+                    result = module(*args)
+                n_out = len(result) if isinstance(result, tuple | list) else 1
+                input_names = [f"input_{i}" for i in range(len(args))]
+                output_names = [f"output_{i}" for i in range(n_out)]
+                options = {
+                    "input_names": input_names,
+                    "output_names": output_names,
+                    "dynamic_axes": {n: {0: "batch"} for n in (*input_names, *output_names)},
+                }
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    module,
+                    args,
+                    target,
+                    dynamo=False,
+                    do_constant_folding=True,
+                    opset_version=opset_version,
+                    **options,
+                )
+        finally:
+            module.train(was_training)
     return from_onnx(buffer.getvalue())

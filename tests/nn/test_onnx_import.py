@@ -233,9 +233,10 @@ def test_unsupported_op_names_op_and_node():
     ):
         from_onnx(_model([node], {"x": [1, 2]}, ["y"]))
     assert issubclass(UnsupportedOperatorError, ValueError)
-    pool = helper.make_node("MaxPool", ["x"], ["y"], name="p", kernel_shape=[2, 2], ceil_mode=1)
-    with pytest.raises(UnsupportedOperatorError, match=r"'p'.*ceil_mode"):
-        _run([pool], _f32(1, 1, 4, 4))
+    pad = helper.make_node("Pad", ["x", "pads"], ["y"], name="p", mode="reflect")
+    pads = np.array([0, 0, 1, 1, 0, 0, 1, 1], dtype=np.int64)
+    with pytest.raises(UnsupportedOperatorError, match=r"'p'.*reflect"):
+        _run([pad], _f32(1, 1, 4, 4), {"pads": pads})
     assert "Gemm" in supported_ops() and "LSTM" not in supported_ops()
 
 
