@@ -11,7 +11,7 @@ from crypten_lite.checkpoint import load, save
 from crypten_lite.config import SessionConfig
 from crypten_lite.config_report import show_config
 from crypten_lite.session import Session, current_session
-from crypten_lite.tensor import MPCTensor, cat, cryptensor, stack
+from crypten_lite.tensor import MPCTensor, cat, cryptensor, is_encrypted_tensor, stack, where
 
 __all__ = [
     "MPCTensor",
@@ -27,6 +27,7 @@ __all__ = [
     "encoding",
     "errors",
     "explain",
+    "is_encrypted_tensor",
     "load",
     "mpc",
     "named",
@@ -37,6 +38,7 @@ __all__ = [
     "save",
     "show_config",
     "stack",
+    "where",
 ]
 
 __version__ = "0.1.0"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from crypten_lite.tensor.core import MPCTensor, cryptensor
+from crypten_lite.tensor.parity import is_encrypted_tensor, where
 from crypten_lite.tensor.shape import cat, stack
 
-__all__ = ["MPCTensor", "cat", "cryptensor", "stack"]
+__all__ = ["MPCTensor", "cat", "cryptensor", "is_encrypted_tensor", "stack", "where"]

@@ -269,6 +269,10 @@ class ApproxMixin(TensorStubs):
         19 / 29 / 42, of which the tournament's 4 / 4 / 3.
         """
         self._require_arith()
+        if not self.shape:  # a 0-d tensor: softmax of one element is 1 (CrypTen)
+            self._axis(dim)
+            one = self._encode_public(np.ones(()))
+            return self._wrap(one if self.session.rank == 0 else np.zeros_like(one))
         axis = self._axis(dim)
         return self._out(
             approx.softmax(self.session, self._share, self.precision, self._approx, axis)
@@ -282,6 +286,9 @@ class ApproxMixin(TensorStubs):
         Cost for ``n = 1000``: rounds 53 / 65 / 45 (with ``softmax_shift``: 13 / 25 / 15).
         """
         self._require_arith()
+        if not self.shape:  # a 0-d tensor: log_softmax of one element is 0 (CrypTen)
+            self._axis(dim)
+            return self._wrap(np.zeros((), dtype=np.uint64))
         axis = self._axis(dim)
         return self._out(
             approx.log_softmax(self.session, self._share, self.precision, self._approx, axis)

@@ -276,13 +276,32 @@ class CompareMixin(TensorStubs):
         integers (1 round)."""
         return self._bit_tensor(maxima.first_hit(self.session, self._share, values._share, axis))
 
-    def max(self, dim: int | str | None = None, keepdim: bool = False) -> Any:
-        """Overall max (a 0-d tensor) or ``(values, one_hot)`` along ``dim`` (CrypTen)."""
-        return self._extremum(dim, keepdim, True)
+    def _hot_to_index(self, hot: MPCTensor, dim: int | str, keepdim: bool) -> MPCTensor:
+        """CrypTen's ``_one_hot_to_index``: ``sum_i i hot_i`` along ``dim`` (local)."""
+        axis = self._axis(dim)
+        index = np.arange(self.shape[axis], dtype=np.int64).reshape(
+            [-1 if i == axis else 1 for i in range(len(self.shape))]
+        )
+        return hot.mul(index).sum(axis, keepdim=keepdim)
 
-    def min(self, dim: int | str | None = None, keepdim: bool = False) -> Any:
-        """Overall min or ``(values, one_hot)`` along ``dim``."""
-        return self._extremum(dim, keepdim, False)
+    def max(
+        self, dim: int | str | None = None, keepdim: bool = False, one_hot: bool = True
+    ) -> Any:
+        """Overall max (a 0-d tensor) or ``(values, argmax)`` along ``dim`` (CrypTen): the
+        argmax one-hot (``one_hot=True``, this tensor's shape) or as a shared index."""
+        out = self._extremum(dim, keepdim, True)
+        if dim is None or one_hot:
+            return out
+        return out[0], self._hot_to_index(out[1], dim, keepdim)
+
+    def min(
+        self, dim: int | str | None = None, keepdim: bool = False, one_hot: bool = True
+    ) -> Any:
+        """Overall min or ``(values, argmin)`` along ``dim`` (see :meth:`max`)."""
+        out = self._extremum(dim, keepdim, False)
+        if dim is None or one_hot:
+            return out
+        return out[0], self._hot_to_index(out[1], dim, keepdim)
 
     def _arg(
         self, dim: int | str | None, keepdim: bool, one_hot: bool, want_max: bool

@@ -30,6 +30,7 @@ from crypten_lite.tensor import names as names_mod
 from crypten_lite.tensor.approx import ApproxMixin
 from crypten_lite.tensor.compare import CompareMixin
 from crypten_lite.tensor.names import Names
+from crypten_lite.tensor.parity import ParityMixin
 from crypten_lite.tensor.reduce import LinearMixin
 from crypten_lite.tensor.shape import ShapeMixin
 
@@ -71,7 +72,7 @@ def lift(share: U64) -> U64:
     return share.reshape(1) if share.ndim == 0 else share
 
 
-class MPCTensor(ApproxMixin, CompareMixin, ShapeMixin, LinearMixin):
+class MPCTensor(ParityMixin, ApproxMixin, CompareMixin, ShapeMixin, LinearMixin):
     """A secret-shared tensor (one party's share plus public metadata; see module doc)."""
 
     __array_priority__ = 1000  # numpy operands on the left defer to us
@@ -178,6 +179,12 @@ class MPCTensor(ApproxMixin, CompareMixin, ShapeMixin, LinearMixin):
             self.ptype if ptype is None else ptype,
             names,
         )
+
+    def _replace(self, share: U64, precision: int, names: Sequence[str | None]) -> None:
+        """Hold a new share in place (in-place ops; see ``tensor.parity``)."""
+        self._share = share
+        self.precision = precision
+        self._names = names_mod.check_names(names, share.ndim)
 
     def reveal_ring(self, dst: int | None = None) -> U64 | None:
         """The revealed ring elements (1 round)."""
@@ -449,9 +456,12 @@ def cryptensor(
     *,
     names: Sequence[str | None] | None = None,
     session: Session | None = None,
+    ptype: str = ARITHMETIC,
 ) -> MPCTensor:
     """Secret-share ``data`` held by party ``src``: only that party's values matter; the
-    others pass an array of the same shape or ``None``. ``names`` names the dims (the
+    others pass an array of the same shape or ``None``. ``ptype`` (``cl.mpc.arithmetic``, the
+    default, or ``cl.mpc.binary``) is the kind of shares: binary shares XOR-share the same
+    fixed-point encoding (same cost). ``names`` names the dims (the
     source's names travel with the shape; another party passing different names or another
     shape raises ``ShareError`` before any triple is used). Cost: 1 round in which ``src``
     announces shape and names; the sharing itself is pseudo-random zero-sharing and sends
@@ -461,6 +471,8 @@ def cryptensor(
         raise SessionError("session must be a crypten_lite Session")
     if isinstance(data, MPCTensor):
         raise TypeError("data is already an MPCTensor")
+    if ptype not in (ARITHMETIC, BINARY):
+        raise ValueError(f"unknown ptype {ptype!r}; use cl.mpc.arithmetic or cl.mpc.binary")
     if isinstance(src, bool) or not isinstance(src, int) or not 0 <= src < session.world_size:
         raise ShareError(
             f"src={src!r} is not a party rank; parties are 0..{session.world_size - 1}"
@@ -488,5 +500,5 @@ def cryptensor(
                 f"party {session.rank} expects names {tuple(names)} but the source party "
                 f"{src} shares {names_mod.fmt(agreed)}"
             )
-    share = share_from(session.comm, session.zeros, value, src, shape)
-    return MPCTensor(session, share, precision, names=agreed)
+    share = share_from(session.comm, session.zeros, value, src, shape, kind=ptype)
+    return MPCTensor(session, share, precision, ptype, names=agreed)
