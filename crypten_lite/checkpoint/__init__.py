@@ -15,11 +15,24 @@ arrays and scalars (bool/int/float/complex), ``None``/``bool``/``int``/``float``
 No pickle is involved; the file format is documented in :mod:`crypten_lite.checkpoint.format`.
 Every failure raises :class:`CheckpointError` on every party alike, naming the parties at
 fault (unsupported objects raise ``TypeError`` naming the key path, before any message).
+
+``save_from_party``/``load_from_party`` (CrypTen's access-control helpers) are the other
+kind of file: ONE party's PLAINTEXT numpy file (``.npy``/``.npz``, no pickle), secret-shared
+on load and revealed to that party only on save; see :mod:`crypten_lite.checkpoint.party_files`.
 """
 
 from __future__ import annotations
 
 from crypten_lite.checkpoint.api import load, party_path, save
 from crypten_lite.checkpoint.format import FORMAT_VERSION, CheckpointError
+from crypten_lite.checkpoint.party_files import load_from_party, save_from_party
 
-__all__ = ["FORMAT_VERSION", "CheckpointError", "load", "party_path", "save"]
+__all__ = [
+    "FORMAT_VERSION",
+    "CheckpointError",
+    "load",
+    "load_from_party",
+    "party_path",
+    "save",
+    "save_from_party",
+]

@@ -4,21 +4,23 @@ notebooks). Every party gets a :class:`Session` over an in-process hub; with the
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from crypten_lite.config import SessionConfig
 from crypten_lite.errors import CryptenLiteError
 from crypten_lite.session import Session, serve_dealer
 from crypten_lite.transport.inprocess import InProcessHub
 
-__all__ = ["PartyFailure", "run_parties"]
+__all__ = ["PartyFailure", "run_multiprocess", "run_parties"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class PartyFailure(CryptenLiteError, RuntimeError):
@@ -101,3 +103,41 @@ def run_parties(
     if failures:
         raise PartyFailure(failures, world_size)
     return [outcomes[r].value for r in range(world_size)]
+
+
+def run_multiprocess(
+    world_size: int = 2,
+    *,
+    config: SessionConfig | None = None,
+    provider: str | None = None,
+    timeout_s: float = 120.0,
+) -> Callable[[Callable[P, T]], Callable[P, list[T]]]:
+    """CrypTen's ``@mpc.run_multiprocess(world_size=2)``: a decorator; calling the decorated
+    ``f(*args, **kwargs)`` runs it on every party (threads of this process, through
+    :func:`run_parties` with these options) inside ``session.activate()``, so
+    ``cl.cryptensor``/``cl.current_session()`` work without passing a session, and returns
+    the per-party results in rank order. Failures raise :class:`PartyFailure`::
+
+        @cl.run_multiprocess(world_size=2)
+        def job():
+            return cl.cryptensor([1.0, 2.0]).sum().get_plain_text()
+
+        job()  # [array(3.), array(3.)]
+    """
+    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
+        raise ValueError(f"world_size must be a positive int, got {world_size!r}")
+
+    def decorator(fn: Callable[P, T]) -> Callable[P, list[T]]:
+        @functools.wraps(fn)
+        def on_every_party(*args: P.args, **kwargs: P.kwargs) -> list[T]:
+            return run_parties(
+                lambda _session: fn(*args, **kwargs),
+                world_size,
+                config=config,
+                provider=provider,
+                timeout_s=timeout_s,
+            )
+
+        return on_every_party
+
+    return decorator

@@ -283,8 +283,9 @@ class MPCTensor(ParityMixin, ApproxMixin, CompareMixin, ShapeMixin, LinearMixin)
         self._require_arith()
         if isinstance(other, MPCTensor):
             self._check_other(other)
-            _broadcast_or_raise("add", self.shape, other.shape)
-            return self._wrap(self._share + other._share, names=self._names_with(other))
+            shape = _broadcast_or_raise("add", self.shape, other.shape)
+            total = np.add(lift(self._share), lift(other._share)).reshape(shape)
+            return self._wrap(total, names=self._names_with(other))
         return self._add_public_ring(self._encode_public(other))
 
     def sub(self, other: Any) -> MPCTensor:
@@ -292,8 +293,10 @@ class MPCTensor(ParityMixin, ApproxMixin, CompareMixin, ShapeMixin, LinearMixin)
         self._require_arith()
         if isinstance(other, MPCTensor):
             self._check_other(other)
-            _broadcast_or_raise("sub", self.shape, other.shape)
-            return self._wrap(self._share - other._share, names=self._names_with(other))
+            shape = _broadcast_or_raise("sub", self.shape, other.shape)
+            # lifted: 0-d shares as (1,) arrays, whose wrap-around numpy does not warn about
+            difference = np.subtract(lift(self._share), lift(other._share)).reshape(shape)
+            return self._wrap(difference, names=self._names_with(other))
         return self._add_public_ring(self._encode_public(other), sign=-1)
 
     def neg(self) -> MPCTensor:
