@@ -289,12 +289,13 @@ def max_pool2d(
     if isinstance(x, Variable):
         return ops_conv.max_pool2d(x, kernel_size, stride, padding, dilation)
     if isinstance(x, MPCTensor):
-        return x.max_pool2d(
+        pooled: MPCTensor = x.max_pool2d(
             _two(kernel_size),
             stride=None if stride is None else _two(stride),
             padding=_two(padding),
             dilation=_two(dilation),
         )
+        return pooled
     ks = int_tuple(kernel_size, 2, "kernel_size")
     st = ks if stride is None else int_tuple(stride, 2, "stride")
     win = plain.windows(

@@ -36,7 +36,7 @@ __all__ = [
 
 U64 = npt.NDArray[np.uint64]
 #: The value padded positions of max pooling hold (public, on party 0): ``-2^(40 - f)``.
-_POOL_FILL_BITS = 40
+POOL_FILL_BITS = 40
 
 
 def _flat(share: U64) -> U64:
@@ -227,7 +227,7 @@ class PoolGeometry:
 
 def _windows(ctx: ProtocolContext, x: U64, precision: int, geometry: PoolGeometry) -> U64:
     """Padding counts as ``-2^(40 - f)``: party 0 holds it, the others zero."""
-    low = FixedPointEncoder(precision).encode(np.array(-(2.0 ** (_POOL_FILL_BITS - precision))))
+    low = FixedPointEncoder(precision).encode(np.array(-(2.0 ** (POOL_FILL_BITS - precision))))
     return geometry.unfold(x, low if ctx.rank == 0 else np.uint64(0))
 
 

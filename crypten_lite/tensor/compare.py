@@ -93,6 +93,20 @@ class PoolRoute:
             f"levels={self.rounds})"
         )
 
+    def window_one_hot(self, kernel: tuple[int, ...], precision: int) -> MPCTensor:
+        """CrypTen's max-pooling indices: a fixed-point 0/1 tensor of shape ``output +
+        kernel`` with a 1 at each window's maximum (the one the forward picked): public ones
+        routed down the tournament, ``ceil(log2(kH kW))`` rounds, no truncation."""
+        shape = self._geometry.shape
+        out_shape = (*shape[:2], *self._geometry.out_hw)
+        ones = np.full(out_shape, 1 if self.session.rank == 0 else 0, dtype=np.uint64)
+        from crypten_lite.tensor.core import MPCTensor  # the class this module is mixed into
+
+        hot = self._route.backward(self.session, ones)  # integer 0/1 per window element
+        full = hot.reshape(*out_shape, *kernel) << np.uint64(precision)
+        values = full if self._batched else full[0]
+        return MPCTensor(self.session, np.ascontiguousarray(values), precision)
+
     def backward(self, grad: MPCTensor) -> MPCTensor:
         """Gradient w.r.t. the pooling input (its shape and names; ``grad``'s precision)
         from ``grad`` (the output's shape): routed down the tournament, ``g_right = g bit``
@@ -361,12 +375,84 @@ class CompareMixin(TensorStubs):
         stride: int | tuple[int, int] | None = None,
         padding: int | tuple[int, int] = 0,
         dilation: int | tuple[int, int] = 1,
-    ) -> MPCTensor:
+        ceil_mode: bool = False,
+        return_indices: bool = False,
+    ) -> Any:
         """torch max_pool2d (padding counts as -inf): windows unfolded locally, then a
-        tournament over each window: ``ceil(log2(kH kW))`` relu levels."""
-        geometry, x = self._pool_geometry(kernel_size, stride, padding, dilation)
-        pooled = maxima.max_pool2d(self.session, x, self.precision, geometry)
-        return self._wrap(pooled if len(self.shape) == 4 else pooled[0], names=self.names)
+        tournament over each window: ``ceil(log2(kH kW))`` relu levels. ``ceil_mode``: torch's
+        output size (the extra windows see -inf beyond the input). ``return_indices``:
+        also CrypTen's one-hot indices, a fixed-point 0/1 tensor of shape ``output +
+        (kH, kW)`` marking each window's maximum (the forward's tournament bits routed back:
+        ``ceil(log2(kH kW))`` more rounds), usable by :meth:`max_unpool2d`."""
+        x = self._ceil_padded(kernel_size, stride, padding, dilation) if ceil_mode else self
+        if not return_indices:
+            geometry, share = x._pool_geometry(kernel_size, stride, padding, dilation)
+            pooled = maxima.max_pool2d(self.session, share, self.precision, geometry)
+            return self._wrap(pooled if len(self.shape) == 4 else pooled[0], names=self.names)
+        out, route = x.max_pool2d_with_route(kernel_size, stride, padding, dilation)
+        return out, route.window_one_hot(int_tuple(kernel_size, 2, "kernel_size"), self.precision)
+
+    def _ceil_padded(
+        self,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] | None,
+        padding: int | tuple[int, int],
+        dilation: int | tuple[int, int],
+    ) -> MPCTensor:
+        """The input extended at the bottom and right by -inf so that floor-mode windows give
+        torch's ``ceil_mode`` output size (a window must start inside the input or the left
+        padding). Local."""
+        ks = int_tuple(kernel_size, 2, "kernel_size")
+        st = ks if stride is None else int_tuple(stride, 2, "stride")
+        pd, dl = int_tuple(padding, 2, "padding"), int_tuple(dilation, 2, "dilation")
+        extra = []
+        for i in range(2):
+            size = self.shape[-2 + i]
+            span = size + 2 * pd[i] - dl[i] * (ks[i] - 1) - 1
+            out = -(-span // st[i]) + 1
+            if (out - 1) * st[i] >= size + pd[i]:
+                out -= 1
+            extra.append(max(0, (out - 1) * st[i] + dl[i] * (ks[i] - 1) + 1 - size - 2 * pd[i]))
+        if not any(extra):
+            return self._wrap(self._share)
+        low = -(2.0 ** (maxima.POOL_FILL_BITS - self.precision))
+        return self.pad([0, extra[1], 0, extra[0]], value=low)  # type: ignore[attr-defined,no-any-return]
+
+    def max_unpool2d(
+        self,
+        indices: MPCTensor,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        padding: int | tuple[int, int] = 0,
+        output_size: Sequence[int] | None = None,
+    ) -> MPCTensor:
+        """torch/CrypTen max_unpool2d with the one-hot ``indices`` of :meth:`max_pool2d`
+        (``return_indices=True``): each value is placed at its window's maximum, overlapping
+        windows add (one Beaver product + truncation, then a local scatter-add).
+        ``output_size`` defaults to torch's ``(o - 1) s - 2 p + k`` per dim."""
+        ks = int_tuple(kernel_size, 2, "kernel_size")
+        st = ks if stride is None else int_tuple(stride, 2, "stride")
+        pd = int_tuple(padding, 2, "padding")
+        if len(self.shape) != 4 or tuple(indices.shape) != (*self.shape, *ks):
+            raise ValueError(
+                f"max_unpool2d: values of shape (N, C, oH, oW) and indices of shape "
+                f"values + kernel {ks} are needed, got {self.shape} and {tuple(indices.shape)}"
+            )
+        n, c, oh, ow = self.shape
+        full = ((oh - 1) * st[0] - 2 * pd[0] + ks[0], (ow - 1) * st[1] - 2 * pd[1] + ks[1])
+        h, w = full if output_size is None else (int(v) for v in tuple(output_size)[-2:])
+        if abs(h - full[0]) >= st[0] or abs(w - full[1]) >= st[1]:
+            raise ValueError(
+                f"max_unpool2d: output size {(h, w)} cannot pool to {(oh, ow)} with kernel "
+                f"{ks}, stride {st} and padding {pd} (expected within a stride of {full})"
+            )
+        geometry = maxima.PoolGeometry((n, c, *full), _pair(ks), _pair(st), _pair(pd), (1, 1))
+        spread = self.reshape(n, c, oh, ow, 1, 1).mul(indices)
+        folded = geometry.fold(spread._share.reshape(n, c, oh, ow, ks[0] * ks[1]))
+        out = np.zeros((n, c, h, w), dtype=np.uint64)  # crop, or zeros beyond (ceil_mode)
+        rows, cols = min(h, full[0]), min(w, full[1])
+        out[:, :, :rows, :cols] = folded[:, :, :rows, :cols]
+        return self._wrap(out, names=self.names)
 
     def max_pool2d_with_route(
         self,
