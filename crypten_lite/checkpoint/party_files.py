@@ -36,7 +36,7 @@ import stat
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -348,8 +348,7 @@ def load_from_party(
     is_src = outcome.ok and session.rank == src
 
     def build() -> Module:
-        assert model_class is not None
-        model = model_class()
+        model = cast(Callable[[], Any], model_class)()  # only called when model_class is set
         if not isinstance(model, Module):
             raise _Problem(
                 _Status.MODEL_FAILED,
@@ -374,7 +373,6 @@ def load_from_party(
         outcome.attempt(fill, _Status.MODEL_FAILED)
     is_dict = isinstance(plain, Mapping)
     kinds = _agree("cannot load", session, outcome, src, detail=int(is_dict))
-    assert isinstance(src, int)  # _agree raised otherwise
     if model is not None:
         return model.encrypt(src=src, session=session)
     if not kinds[src]:

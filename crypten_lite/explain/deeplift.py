@@ -64,7 +64,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -158,13 +158,11 @@ def rescale_multipliers(dx: Value, dy: Value, deriv: Value, eps: float) -> Value
         safe = np.where(small, 1.0, dx)
         out = np.where(small, np.asarray(deriv, dtype=np.float64), dy / safe)
         return np.asarray(out, dtype=np.float64)
-    template = dx if isinstance(dx, MPCTensor) else dy
-    assert isinstance(template, MPCTensor)
+    template = cast(MPCTensor, dx if isinstance(dx, MPCTensor) else dy)  # one is private
     dx_p = to_private(dx, template)
     dy_p = to_private(dy, template)
     n = dx_p.shape[0]
-    pair = _core.concat([dx_p.sub(eps), dx_p.neg().sub(eps)])
-    assert isinstance(pair, MPCTensor)
+    pair = cast(MPCTensor, _core.concat([dx_p.sub(eps), dx_p.neg().sub(eps)]))  # private
     parts, bits = pair.relu_with_mask()
     rp, rn = like(parts, parts.share[:n]), like(parts, parts.share[n:])
     sp, sn = like(bits, bits.share[:n]), like(bits, bits.share[n:])

@@ -178,7 +178,8 @@ class AggregationConfig:
         limit = qmax if self.range_check else bound
         if bound is not None and limit is not None:
             limit = min(limit, bound)
-        assert limit is not None
+        if limit is None:  # range_check or a bound was required above
+            return None
         lo = np.full(self.num_elements, -limit, np.int64)
         hi = np.full(self.num_elements, limit, np.int64)
         if self.range_check and self.weight_max is not None:

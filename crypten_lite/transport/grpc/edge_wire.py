@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -160,13 +160,13 @@ class ScannedSubmit:
             return UpdateShare(
                 self.round, self.nonce, self.num_elements, self.ring_bits, seed=self.seed
             )
-        assert self.vector is not None
+        vector = cast(memoryview, self.vector)  # a seed or a vector, checked on parse
         return UpdateShare(
             self.round,
             self.nonce,
             self.num_elements,
             self.ring_bits,
-            vector=_to_ring(self.vector, self.ring_bits),
+            vector=_to_ring(vector, self.ring_bits),
         )
 
 
