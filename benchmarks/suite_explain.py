@@ -34,13 +34,14 @@ from benchmarks.opcase import Array, OpCase
 from benchmarks.record import BenchRecord
 from crypten_lite import nn
 from crypten_lite.explain import IntegratedGradients
+from crypten_lite.explain.approximation import Method
 
 __all__ = ["TRAIN_RESULTS", "cases", "run", "run_grpc", "train_reference"]
 
 SUITE = "explain"
 TARGET = 3
 N_STEPS = 32
-METHOD = "gausslegendre"
+METHOD: Method = "gausslegendre"
 #: one private SGD step of the same models (suite ``train``, batch 32)
 TRAIN_RESULTS = Path(__file__).resolve().parent / "results" / "2026-12-02-train.json"
 #: the issue's target: at most this many times the rounds / the time of one training step

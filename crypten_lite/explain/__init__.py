@@ -17,6 +17,7 @@ from crypten_lite.explain._core import noisy_copies, private_gaussian
 from crypten_lite.explain.approximation import (
     SUPPORTED_METHODS,
     SUPPORTED_RIEMANN_METHODS,
+    Method,
     approximation_parameters,
 )
 from crypten_lite.explain.attribution import (
@@ -27,10 +28,16 @@ from crypten_lite.explain.attribution import (
 )
 from crypten_lite.explain.deeplift import MPC_EPS, DeepLift
 from crypten_lite.explain.layer import LayerConductance, LayerIntegratedGradients
-from crypten_lite.explain.noise_tunnel import SUPPORTED_NOISE_TUNNEL_TYPES, NoiseTunnel
+from crypten_lite.explain.noise_tunnel import (
+    SUPPORTED_NOISE_TUNNEL_TYPES,
+    NoiseTunnel,
+    NoiseTunnelType,
+)
 
 __all__ = [
     "MPC_EPS",
+    "Method",
+    "NoiseTunnelType",
     "SUPPORTED_METHODS",
     "SUPPORTED_NOISE_TUNNEL_TYPES",
     "SUPPORTED_RIEMANN_METHODS",

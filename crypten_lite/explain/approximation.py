@@ -9,25 +9,29 @@ use ``linspace`` points and equal steps ``1/n`` (halved at both ends for the tra
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, cast, get_args
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["SUPPORTED_METHODS", "SUPPORTED_RIEMANN_METHODS", "approximation_parameters"]
+__all__ = [
+    "SUPPORTED_METHODS",
+    "SUPPORTED_RIEMANN_METHODS",
+    "Method",
+    "approximation_parameters",
+]
 
 F64 = npt.NDArray[np.float64]
 
-SUPPORTED_RIEMANN_METHODS = (
-    "riemann_left",
-    "riemann_right",
-    "riemann_middle",
-    "riemann_trapezoid",
-)
-SUPPORTED_METHODS = (*SUPPORTED_RIEMANN_METHODS, "gausslegendre")
+#: Captum's integration rules for the path integral.
+Method = Literal[
+    "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre"
+]
+SUPPORTED_METHODS: tuple[str, ...] = get_args(Method)
+SUPPORTED_RIEMANN_METHODS = SUPPORTED_METHODS[:4]
 
 
-def check_method(method: Any, n_steps: Any) -> tuple[str, int]:
+def check_method(method: Any, n_steps: Any) -> tuple[Method, int]:
     """Validate ``method`` and ``n_steps`` (ValueError/TypeError naming them)."""
     if not isinstance(method, str) or method not in SUPPORTED_METHODS:
         raise ValueError(
@@ -40,7 +44,7 @@ def check_method(method: Any, n_steps: Any) -> tuple[str, int]:
         raise ValueError(f"n_steps must be at least 1, got {n}")
     if method != "gausslegendre" and n < 2:
         raise ValueError(f"n_steps must be at least 2 for {method} (Captum's rule), got {n}")
-    return method, n
+    return cast(Method, method), n
 
 
 def approximation_parameters(method: str, n_steps: int) -> tuple[F64, F64]:

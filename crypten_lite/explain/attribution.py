@@ -50,7 +50,7 @@ import numpy as np
 
 from crypten_lite.explain import _core
 from crypten_lite.explain._core import I64, Value
-from crypten_lite.explain.approximation import approximation_parameters, check_method
+from crypten_lite.explain.approximation import Method, approximation_parameters, check_method
 
 __all__ = ["GradientAttribution", "InputXGradient", "IntegratedGradients", "Saliency"]
 
@@ -168,7 +168,7 @@ class IntegratedGradients(GradientAttribution):
         baselines: Any = None,
         target: Any = None,
         n_steps: int = 50,
-        method: str = "gausslegendre",
+        method: Method = "gausslegendre",
         return_convergence_delta: bool = False,
         dst: int | None = None,
     ) -> Any:

@@ -48,7 +48,7 @@ import numpy as np
 from crypten_lite.autograd import Variable, no_grad
 from crypten_lite.explain import _core
 from crypten_lite.explain._core import I64, Value
-from crypten_lite.explain.approximation import approximation_parameters, check_method
+from crypten_lite.explain.approximation import Method, approximation_parameters, check_method
 from crypten_lite.explain.deeplift import check_model, run_model, swapped
 from crypten_lite.nn import Module
 from crypten_lite.tensor import MPCTensor
@@ -134,7 +134,7 @@ def _check_common(
     method: Any,
     return_convergence_delta: Any,
     dst: Any,
-) -> tuple[Value, Value, I64 | None, str, int, int | None]:
+) -> tuple[Value, Value, I64 | None, Method, int, int | None]:
     where = self._where
     x = _core.check_inputs(inputs, where)
     targets = _core.check_target(target, x.shape[0], where)
@@ -194,7 +194,7 @@ class LayerIntegratedGradients(_LayerAttribution):
         baselines: Any = None,
         target: Any = None,
         n_steps: int = 50,
-        method: str = "gausslegendre",
+        method: Method = "gausslegendre",
         return_convergence_delta: bool = False,
         dst: int | None = None,
     ) -> Any:
@@ -260,7 +260,7 @@ class LayerConductance(_LayerAttribution):
         baselines: Any = None,
         target: Any = None,
         n_steps: int = 50,
-        method: str = "gausslegendre",
+        method: Method = "gausslegendre",
         return_convergence_delta: bool = False,
         dst: int | None = None,
     ) -> Any:

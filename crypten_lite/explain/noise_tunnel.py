@@ -24,7 +24,7 @@ not supported (ValueError).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -35,7 +35,9 @@ from crypten_lite.tensor import MPCTensor
 
 __all__ = ["SUPPORTED_NOISE_TUNNEL_TYPES", "NoiseTunnel"]
 
-SUPPORTED_NOISE_TUNNEL_TYPES = ("smoothgrad", "smoothgrad_sq", "vargrad")
+#: How NoiseTunnel combines the attributions of the noisy copies.
+NoiseTunnelType = Literal["smoothgrad", "smoothgrad_sq", "vargrad"]
+SUPPORTED_NOISE_TUNNEL_TYPES: tuple[str, ...] = get_args(NoiseTunnelType)
 
 
 class NoiseTunnel:
@@ -66,7 +68,7 @@ class NoiseTunnel:
     def attribute(
         self,
         inputs: Any,
-        nt_type: str = "smoothgrad",
+        nt_type: NoiseTunnelType = "smoothgrad",
         nt_samples: int = 5,
         stdevs: float = 1.0,
         draw_baseline_from_distrib: bool = False,
