@@ -36,8 +36,6 @@ from crypten_lite.explain.noise_tunnel import (
 
 __all__ = [
     "MPC_EPS",
-    "Method",
-    "NoiseTunnelType",
     "SUPPORTED_METHODS",
     "SUPPORTED_NOISE_TUNNEL_TYPES",
     "SUPPORTED_RIEMANN_METHODS",
@@ -47,7 +45,9 @@ __all__ = [
     "IntegratedGradients",
     "LayerConductance",
     "LayerIntegratedGradients",
+    "Method",
     "NoiseTunnel",
+    "NoiseTunnelType",
     "Saliency",
     "approximation_parameters",
     "noisy_copies",
