@@ -3,6 +3,7 @@ epoch counter and writes the new rate into ``optimizer.param_groups[i]["lr"]``. 
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +13,7 @@ from crypten_lite.optim.optimizer import Optimizer
 __all__ = ["CosineAnnealingLR", "LRScheduler", "LambdaLR", "StepLR"]
 
 
-class LRScheduler:
+class LRScheduler(abc.ABC):
     """Base: remembers each group's ``initial_lr`` and the epoch count ``last_epoch``."""
 
     def __init__(self, optimizer: Optimizer) -> None:
@@ -26,8 +27,9 @@ class LRScheduler:
         self._last_lr: list[float] = []
         self.step()
 
+    @abc.abstractmethod
     def get_lr(self) -> list[float]:
-        raise NotImplementedError
+        """The rates for ``last_epoch`` (each schedule's rule)."""
 
     def step(self) -> None:
         """Advance one epoch and set every group's ``lr``."""

@@ -16,6 +16,7 @@ Products by public hyper-parameters are local plus one truncation (free with 2 p
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeAlias
@@ -51,7 +52,7 @@ def _check_param(value: object, index: int) -> Variable:
     )
 
 
-class Optimizer:
+class Optimizer(abc.ABC):
     """Base class (see module doc). Subclasses set ``defaults`` and implement
     ``_step_group(group, items)``, where ``items`` lists ``(index, parameter, state)``."""
 
@@ -132,8 +133,9 @@ class Optimizer:
                     self._step_group(group, items)
         return loss
 
+    @abc.abstractmethod
     def _step_group(self, group: dict[str, Any], items: list[tuple[int, Variable, State]]) -> None:
-        raise NotImplementedError
+        """Update the parameters of one group that have a gradient (each optimizer's rule)."""
 
     # -- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
