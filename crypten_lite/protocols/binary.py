@@ -33,6 +33,7 @@ from crypten_lite.providers.kinds import (
     Params,
     encode_ref,
 )
+from crypten_lite.ring.program import ProgramBuilder, Reg, run_program
 
 __all__ = [
     "ONES",
@@ -48,6 +49,7 @@ __all__ = [
     "carry_terms",
     "check_u64",
     "evaluate",
+    "evaluate_fused",
     "expand",
     "lane_mask",
     "lshift",
@@ -311,6 +313,21 @@ class Monomials:
         """The source word (``r`` as binary for 0, ``s_src`` otherwise)."""
         return self.corr["r_bin"] if src == 0 else self.corr[f"s{src}"]
 
+    def share_source(self, g: int, mono: Mono) -> tuple[U64, int]:
+        """``(word, shift)`` with ``shifted(word, shift)`` this party's share of ``s_U``
+        (arithmetic groups: one lane only, shift 0)."""
+        group = self.groups[g]
+        if group.form == MONO_BINARY and len(mono) == 1:
+            ((kind, src, pos),) = tuple(mono)
+            if kind != REF_BIT:
+                raise ProtocolError("binary monomials take bit references only")
+            return self.mask(src), pos
+        q = self._index[g][mono]
+        values = self.corr[f"m{g}"]
+        if group.form == MONO_BINARY:
+            return values[q // group.stride], q % group.stride
+        return values[q].reshape(-1), 0
+
     def share(self, g: int, mono: Mono) -> U64:
         """Share of ``s_U``: a binary word aligned at the lane bases, or arithmetic values of
         shape ``(n, lanes)``."""
@@ -342,3 +359,91 @@ def evaluate(ctx: ProtocolContext, coeffs: dict[Mono, U64], mono: Monomials, g: 
         share = mono.share(g, u)
         acc = (acc ^ (share & c)) if binary else (acc + share * c)
     return acc
+
+
+_ONE_BINARY = np.array(ONES, dtype=np.uint64)
+_ONE_ARITH = np.array(1, dtype=np.uint64)
+_ZERO = np.array(0, dtype=np.uint64)
+
+
+class _TermCompiler:
+    """Records :func:`expand` then :func:`evaluate` as one word program. Partial products
+    of terms with a common prefix of factors (the carry terms of a comparison share every
+    prefix of their ``E`` factors) are computed once."""
+
+    def __init__(self, builder: ProgramBuilder, binary: bool) -> None:
+        self.b = builder
+        self.binary = binary
+        self.one = builder.input(_ONE_BINARY if binary else _ONE_ARITH)
+        self._memo: dict[tuple[object, ...], dict[Mono, Reg]] = {}
+
+    def times(self, a: Reg, b: Reg) -> Reg:
+        if a == self.one:
+            return b
+        if b == self.one:
+            return a
+        return self.b.and_(a, b) if self.binary else self.b.mul(a, b)
+
+    def plus(self, a: Reg | None, b: Reg) -> Reg:
+        if a is None:
+            return b
+        return self.b.xor(a, b) if self.binary else self.b.add(a, b)
+
+    def _factor(self, array: U64 | None) -> Reg | None:
+        return None if array is None else self.b.input(array)
+
+    def coefficients(self, terms: Sequence[Term]) -> dict[Mono, Reg]:
+        """Registers of the ``C_U`` of :func:`expand`."""
+        out: dict[Mono, Reg] = {}
+        for term in terms:
+            key: tuple[object, ...] = (None if term.coef is None else id(term.coef),)
+            start = self.one if term.coef is None else self.b.input(term.coef)
+            partial = self._memo.setdefault(key, {frozenset(): start})
+            for lit in term.lits:
+                key = (*key, lit.var, self._factor(lit.scale), self._factor(lit.offset))
+                if key not in self._memo:
+                    self._memo[key] = self._grow(partial, lit)
+                partial = self._memo[key]
+            for mono, reg in partial.items():
+                out[mono] = self.plus(out.get(mono), reg)
+        return out
+
+    def _grow(self, partial: dict[Mono, Reg], lit: Lit) -> dict[Mono, Reg]:
+        scale, offset = self._factor(lit.scale), self._factor(lit.offset)
+        grown: dict[Mono, Reg] = {}
+        for mono, reg in partial.items():
+            if offset is not None:
+                grown[mono] = self.times(reg, offset)
+            grown[mono | {lit.var}] = reg if scale is None else self.times(reg, scale)
+        return grown
+
+    def evaluate(self, coeffs: dict[Mono, Reg], mono: Monomials, g: int, rank: int) -> Reg:
+        """Register of :func:`evaluate`'s result."""
+        acc: Reg | None = None
+        for u, c in coeffs.items():
+            if not u:
+                if rank == 0:
+                    acc = self.plus(acc, c)
+                continue
+            word, shift = mono.share_source(g, u)
+            acc = self.plus(acc, self.times(self.b.shift(self.b.input(word), shift), c))
+        return self.b.input(_ZERO) if acc is None else acc
+
+
+def evaluate_fused(
+    ctx: ProtocolContext, term_lists: Sequence[Sequence[Term]], mono: Monomials, g: int
+) -> list[U64]:
+    """``evaluate(ctx, expand(terms), mono, g)`` for every list of terms, as one fused word
+    program (:mod:`crypten_lite.ring.program`): the same shares as the two-step path, with
+    the elementwise work done in one cached pass per element block. Arithmetic groups must
+    have one lane (stride 64); results are flat ``(n,)`` arrays. Cost: local."""
+    group = mono.groups[g]
+    binary = group.form != MONO_ARITH
+    if not binary and group.stride != 64:
+        raise ProtocolError("fused evaluation takes single-lane arithmetic groups")
+    compiler = _TermCompiler(ProgramBuilder(), binary)
+    outputs = [compiler.evaluate(compiler.coefficients(ts), mono, g, ctx.rank) for ts in term_lists]
+    program = compiler.b.build(outputs)
+    n = mono.corr[f"m{g}"].shape[1]
+    result = run_program(program, compiler.b.inputs, n)
+    return [result[i] for i in range(len(outputs))]

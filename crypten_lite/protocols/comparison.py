@@ -31,8 +31,7 @@ from crypten_lite.protocols.binary import (
     Var,
     carry_terms,
     check_u64,
-    evaluate,
-    expand,
+    evaluate_fused,
     lane_mask,
     monomials_of,
     open_bits,
@@ -127,7 +126,7 @@ def _binary_level(ctx: ProtocolContext, terms: list[list[Term]], mono: Monomials
     """Evaluate a binary level and pack its outputs: ``G`` at lane bases, ``E`` one bit up
     (or ``E`` alone at the lane bases)."""
     lanes = _LANES[g]
-    outs = [evaluate(ctx, expand(ts, True), mono, g) & lanes for ts in terms]
+    outs = [out & lanes for out in evaluate_fused(ctx, terms, mono, g)]
     return outs[0] if len(outs) == 1 else outs[0] | (outs[1] << np.uint64(1))
 
 
@@ -149,13 +148,12 @@ def _compare(ctx: ProtocolContext, x: U64, y: U64 | None, gt: bool) -> U64:
     y3 = _binary_level(ctx, _tree_terms(m2, 1, 4, gt, False), mono, 1)
     m3 = open_bits(ctx, y3 ^ corr["s2"], _L3_GT if gt else _L3_EQ)
     if not gt:
-        return evaluate(ctx, expand(_tree_terms(m3, 2, 16, False, True)[0], False), mono, 2)[:, 0]
+        return evaluate_fused(ctx, [_tree_terms(m3, 2, 16, False, True)[0]], mono, 2)[0]
     terms = _final_terms(m3, c, y is not None)
     if y is None or e is None:
-        return evaluate(ctx, expand(terms, False), mono, 2)[:, 0]
+        return evaluate_fused(ctx, [terms], mono, 2)[0]
     half = len(terms) // 2
-    f = evaluate(ctx, expand(terms[:half], False), mono, 2)[:, 0]
-    af = evaluate(ctx, expand(terms[half:], False), mono, 2)[:, 0]
+    f, af = evaluate_fused(ctx, [terms[:half], terms[half:]], mono, 2)
     return e * f + af
 
 

@@ -17,6 +17,7 @@ import numpy.typing as npt
 from crypten_lite import ring
 from crypten_lite.errors import ProtocolError
 from crypten_lite.ring.prg import AesCtrPrg
+from crypten_lite.ring.program import ProgramBuilder, Reg, run_program
 from crypten_lite.sharing import ARITHMETIC, BINARY
 
 __all__ = [
@@ -174,7 +175,10 @@ def _decode_ref(ref: int, with_r: bool, n_masks: int, with_a: bool) -> tuple[int
     return kind, src, pos
 
 
-def _mono_groups(p: Params) -> list[tuple[int, int, list[list[tuple[int, int, int]]]]]:
+Ref = tuple[int, int, int]
+
+
+def _mono_groups(p: Params) -> list[tuple[int, int, list[list[Ref]]]]:
     with_r, n_masks, with_a = (bool(p[1][0]), p[1][1], bool(p[1][2]))
     groups = []
     i = 3
@@ -217,36 +221,95 @@ def _shifted(word: U64, pos: int) -> U64:
 
 
 def _mono_derive(v: dict[str, U64], p: Params, _private: AesCtrPrg) -> dict[str, U64]:
+    """Every group's monomials as one fused word program (``ring.program``); arithmetic
+    groups with several lanes per word take the numpy path."""
     sources = {i: v[f"s{i}"] for i in range(1, p[1][1] + 1)}
     out: dict[str, U64] = {}
     if p[1][0]:
         sources[0] = out["r_bin"] = v["r"]
     n = p[0][0]
+    builder = ProgramBuilder()
+    regs: list[Reg] = []
+    shapes: list[tuple[str, tuple[int, ...]]] = []
     for g, (form, stride, monos) in enumerate(_mono_groups(p)):
-        lanes = 64 // stride
-        if form == MONO_BINARY:
-            lane_mask = np.uint64(sum(1 << (stride * k) for k in range(lanes)))
-            words = np.zeros((-(-len(monos) // stride), n), dtype=np.uint64)
-            for q, mono in enumerate(monos):
-                acc = np.full(n, lane_mask, dtype=np.uint64)
-                for _, src, pos in mono:
-                    acc &= _shifted(sources[src], pos)
-                words[q // stride] |= acc << np.uint64(q % stride)
-            out[f"m{g}"] = words
+        if form == MONO_ARITH and stride != 64:
+            out[f"m{g}"] = _arith_lanes(v, sources, n, stride, monos)
             continue
-        offsets = np.arange(lanes, dtype=np.uint64) * np.uint64(stride)
-        values = np.ones((len(monos), n, lanes), dtype=np.uint64)
-        for q, mono in enumerate(monos):
-            for kind, src, pos in mono:
-                if kind == REF_A:
-                    factor = v["a"][:, None]
-                else:
-                    factor = (_shifted(sources[src], pos)[:, None] >> offsets) & np.uint64(1)
-                    if kind == REF_SIGN:
-                        factor = np.uint64(1) - np.uint64(2) * factor
-                values[q] *= factor
-        out[f"m{g}"] = values
+        made = (
+            _binary_program(builder, sources, stride, monos)
+            if form == MONO_BINARY
+            else _arith_program(builder, v, sources, monos)
+        )
+        regs += made
+        shapes.append((f"m{g}", (len(made), n) if form == MONO_BINARY else (len(made), n, 1)))
+    if regs:
+        values = run_program(builder.build(regs), builder.inputs, n)
+        start = 0
+        for name, shape in shapes:
+            out[name] = values[start : start + shape[0]].reshape(shape)
+            start += shape[0]
     return out
+
+
+def _bit_reg(builder: ProgramBuilder, sources: dict[int, U64], src: int, pos: int) -> Reg:
+    return builder.shift(builder.input(sources[src]), pos)
+
+
+def _binary_program(
+    builder: ProgramBuilder, sources: dict[int, U64], stride: int, monos: list[list[Ref]]
+) -> list[Reg]:
+    lanes = np.uint64(sum(1 << (stride * k) for k in range(64 // stride)))
+    words: list[Reg | None] = [None] * (-(-len(monos) // stride))
+    lane_reg = builder.input(np.array(lanes, dtype=np.uint64))
+    for q, mono in enumerate(monos):
+        acc = lane_reg
+        for _, src, pos in mono:
+            acc = builder.and_(acc, _bit_reg(builder, sources, src, pos))
+        placed = builder.shift(acc, -(q % stride))
+        word = words[q // stride]
+        words[q // stride] = placed if word is None else builder.xor(word, placed)
+    return [w for w in words if w is not None]
+
+
+_ONE = np.array(1, dtype=np.uint64)
+_TWO = np.array(2, dtype=np.uint64)
+
+
+def _arith_program(
+    builder: ProgramBuilder, v: dict[str, U64], sources: dict[int, U64], monos: list[list[Ref]]
+) -> list[Reg]:
+    one, two = builder.input(_ONE), builder.input(_TWO)
+    out = []
+    for mono in monos:
+        acc: Reg | None = None
+        for kind, src, pos in mono:
+            if kind == REF_A:
+                factor = builder.input(v["a"])
+            else:
+                factor = builder.and_(_bit_reg(builder, sources, src, pos), one)
+                if kind == REF_SIGN:
+                    factor = builder.sub(one, builder.mul(two, factor))
+            acc = factor if acc is None else builder.mul(acc, factor)
+        out.append(one if acc is None else acc)
+    return out
+
+
+def _arith_lanes(
+    v: dict[str, U64], sources: dict[int, U64], n: int, stride: int, monos: list[list[Ref]]
+) -> U64:
+    lanes = 64 // stride
+    offsets = np.arange(lanes, dtype=np.uint64) * np.uint64(stride)
+    values = np.ones((len(monos), n, lanes), dtype=np.uint64)
+    for q, mono in enumerate(monos):
+        for kind, src, pos in mono:
+            if kind == REF_A:
+                factor = v["a"][:, None]
+            else:
+                factor = (_shifted(sources[src], pos)[:, None] >> offsets) & np.uint64(1)
+                if kind == REF_SIGN:
+                    factor = np.uint64(1) - np.uint64(2) * factor
+            values[q] *= factor
+    return values
 
 
 KINDS: dict[str, KindSpec] = {

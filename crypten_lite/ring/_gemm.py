@@ -40,6 +40,7 @@ class RingKernels:
     bits_unpack: Callable[[U64], npt.NDArray[np.uint8]]
     gather_bits: Callable[[U64, npt.NDArray[np.int64]], npt.NDArray[np.uint8]]
     scatter_bits: Callable[[npt.NDArray[np.uint8], int, npt.NDArray[np.int64]], U64]
+    run_program: Callable[[npt.NDArray[np.int64], int, list[U64], npt.NDArray[np.int64], int], U64]
 
 
 def _slice_inner(limbs: F64, start: int, stop: int, *, left: bool) -> F64:

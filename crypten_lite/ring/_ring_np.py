@@ -27,6 +27,7 @@ __all__ = [
     "im2col",
     "lshift",
     "rshift",
+    "run_program",
     "scatter_bits",
     "split_limbs",
 ]
@@ -152,3 +153,39 @@ def scatter_bits(
     bits = np.unpackbits(stream, count=count * k, bitorder="little").reshape(count, k)
     words = bits.astype(np.uint64) << positions.astype(np.uint64)
     return np.bitwise_or.reduce(words, axis=1) if k else np.zeros(count, dtype=np.uint64)
+
+
+_PROGRAM_OPS = {
+    0: np.bitwise_and,
+    1: np.bitwise_xor,
+    2: np.add,
+    3: np.subtract,
+    4: np.multiply,
+}
+
+
+def run_program(
+    code: npt.NDArray[np.int64],
+    n_slots: int,
+    inputs: list[U64],
+    outputs: npt.NDArray[np.int64],
+    n: int,
+) -> U64:
+    """Execute a word program (see ``ring.program``) on whole arrays: rows of ``code`` are
+    ``(op, dst, a, b)``; inputs fill the first slots (one word broadcasts)."""
+    slots: list[U64] = [np.zeros(0, dtype=np.uint64)] * n_slots
+    for k, row in enumerate(inputs):
+        slots[k] = np.broadcast_to(row, (n,)) if row.size == 1 else row
+    for op, dst, a, b in code.tolist():
+        if op in _PROGRAM_OPS:
+            slots[dst] = _PROGRAM_OPS[op](slots[a], slots[b])
+        elif op == 5:
+            slots[dst] = np.right_shift(slots[a], np.uint64(b))
+        elif op == 6:
+            slots[dst] = np.left_shift(slots[a], np.uint64(b))
+        else:
+            slots[dst] = np.bitwise_not(slots[a])
+    out = np.empty((outputs.size, n), dtype=np.uint64)
+    for i, k in enumerate(outputs.tolist()):
+        out[i] = slots[k]
+    return out

@@ -79,6 +79,7 @@ def _reference_kernels() -> RingKernels:
         bits_unpack=_ring_np.bits_unpack,
         gather_bits=_ring_np.gather_bits,
         scatter_bits=_ring_np.scatter_bits,
+        run_program=_ring_np.run_program,
     )
 
 
@@ -94,6 +95,7 @@ def _compiled_kernels() -> RingKernels | None:
         bits_unpack=module.bits_unpack,
         gather_bits=module.gather_bits,
         scatter_bits=module.scatter_bits,
+        run_program=module.run_program,
     )
 
 

@@ -211,3 +211,40 @@ def test_invalid_arguments_name_the_problem():
     assert run_parties(job, 2) == [((0,), 0)] * 2
     with pytest.raises(PartyFailure, match="RingDTypeError"):
         run_parties(lambda s: binary.xor(np.zeros(2, np.int64), np.zeros(2, np.uint64)), 2)
+
+
+class _Rank:
+    def __init__(self, rank: int) -> None:
+        self.rank = rank
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+@pytest.mark.parametrize("with_a", [False, True])
+def test_fused_evaluation_gives_the_two_step_shares(rank, with_a):
+    """The fused word program and expand-then-evaluate give the same share words."""
+    from crypten_lite.protocols import comparison as cmp
+
+    rng = np.random.default_rng(5 + rank)
+    n = 300
+    groups = cmp._groups(True, with_a)
+    words = lambda *shape: rng.integers(0, 2**64, size=shape, dtype=np.uint64)  # noqa: E731
+    corr = {"r_bin": words(n), "s1": words(n), "s2": words(n), "a": words(n)}
+    for g, group in enumerate(groups):
+        count = len(group.monos)
+        if group.form == MONO_BINARY:
+            corr[f"m{g}"] = words(-(-count // group.stride), n)
+        else:
+            corr[f"m{g}"] = words(count, n, 64 // group.stride)
+    mono = binary.Monomials(corr, groups)  # type: ignore[arg-type]
+    ctx = _Rank(rank)
+    c, m2, m3 = words(n), words(n), words(n)
+    cases = [
+        (0, list(cmp._window_terms(c, cmp._LOW_BITS_ONLY))),
+        (1, cmp._tree_terms(m2, 1, 4, True, False)),
+        (2, [cmp._final_terms(m3, c, with_a)]),
+    ]
+    for g, term_lists in cases:
+        fused = binary.evaluate_fused(ctx, term_lists, mono, g)  # type: ignore[arg-type]
+        for ts, got in zip(term_lists, fused, strict=True):
+            want = binary.evaluate(ctx, binary.expand(ts, g < 2), mono, g)  # type: ignore[arg-type]
+            np.testing.assert_array_equal(got, want.reshape(-1))
