@@ -12,14 +12,14 @@ _EXTENSIONS = [
     Extension(
         "crypten_lite.ring._ring_cy",
         ["csrc_cython/_ring_cy.pyx"],
-        include_dirs=[np.get_include()],
+        include_dirs=[np.get_include(), "csrc_cython"],
         extra_compile_args=_COMPILE_ARGS,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     ),
     Extension(
         "crypten_lite.encoding._encoding_cy",
         ["csrc_cython/_encoding_cy.pyx"],
-        include_dirs=[np.get_include()],
+        include_dirs=[np.get_include(), "csrc_cython"],
         extra_compile_args=_COMPILE_ARGS,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     ),

@@ -138,88 +138,40 @@ def scatter_bits(stream, Py_ssize_t count, positions):
     return out
 
 
-cdef enum:
-    _BLOCK = 128
+
+cdef extern from "word_program.h":
+    enum: WP_BLOCK
+    void wp_run(const int64_t* code, Py_ssize_t n_code, Py_ssize_t n_slots, uint64_t* regs,
+                const uint64_t** slot_ptr, const uint64_t* const* inputs, const int64_t* sizes,
+                Py_ssize_t n_in, const int64_t* outs, Py_ssize_t n_out, uint64_t* dst,
+                Py_ssize_t n) noexcept nogil
 
 
 def run_program(code, Py_ssize_t n_slots, list inputs, outputs, Py_ssize_t n):
-    """Word program over element blocks of 128 (see ``_ring_np.run_program``), without the
-    GIL: every live slot's block stays in cache."""
+    """Word program over element blocks (``word_program.h``), without the GIL: every live
+    slot's block stays in cache; inputs are read in place. Same words as
+    ``_ring_np.run_program``."""
     cdef cnp.ndarray[int64_t, ndim=2, mode="c"] prog = np.ascontiguousarray(code, dtype=np.int64)
     cdef cnp.ndarray[int64_t, ndim=1, mode="c"] outs = np.ascontiguousarray(outputs, dtype=np.int64)
-    cdef Py_ssize_t n_in = len(inputs), n_code = prog.shape[0], n_out = outs.shape[0]
+    cdef Py_ssize_t n_in = len(inputs), n_out = outs.shape[0], k
     rows = [np.ascontiguousarray(r, dtype=np.uint64).reshape(-1) for r in inputs]
     ptr_buf = np.zeros(max(n_in, 1), dtype=np.uintp)
     size_buf = np.zeros(max(n_in, 1), dtype=np.int64)
-    cdef Py_ssize_t k
     for k in range(n_in):
         ptr_buf[k] = <size_t> cnp.PyArray_DATA(rows[k])
         size_buf[k] = rows[k].shape[0]
-    cdef const size_t* ptrs = <const size_t*> cnp.PyArray_DATA(ptr_buf)
-    cdef const int64_t* sizes = <const int64_t*> cnp.PyArray_DATA(size_buf)
+    cdef Py_ssize_t slots = max(n_slots, 1)
     out = np.empty((n_out, n), dtype=np.uint64)
-    scratch = np.empty((max(n_slots, 1), _BLOCK), dtype=np.uint64)
+    scratch = np.empty((slots, WP_BLOCK), dtype=np.uint64)
+    slot_buf = np.zeros(slots, dtype=np.uintp)
+    cdef const int64_t* code_p = <const int64_t*> cnp.PyArray_DATA(prog)
+    cdef Py_ssize_t n_code = prog.shape[0]
     cdef uint64_t* regs = <uint64_t*> cnp.PyArray_DATA(scratch)
+    cdef const uint64_t** slot_p = <const uint64_t**> cnp.PyArray_DATA(slot_buf)
+    cdef const uint64_t* const* in_p = <const uint64_t* const*> cnp.PyArray_DATA(ptr_buf)
+    cdef const int64_t* size_p = <const int64_t*> cnp.PyArray_DATA(size_buf)
+    cdef const int64_t* out_slots = <const int64_t*> cnp.PyArray_DATA(outs)
     cdef uint64_t* dst = <uint64_t*> cnp.PyArray_DATA(out)
-    cdef const int64_t* ins = <const int64_t*> cnp.PyArray_DATA(prog)
-    cdef const int64_t* osl = <const int64_t*> cnp.PyArray_DATA(outs)
-    cdef Py_ssize_t start, bn, j, l
-    cdef int64_t op
-    cdef uint64_t* d
-    cdef const uint64_t* a
-    cdef const uint64_t* b
-    cdef const uint64_t* src
-    cdef uint64_t word, sh
     with nogil:
-        start = 0
-        while start < n:
-            bn = n - start if n - start < _BLOCK else _BLOCK
-            for k in range(n_in):
-                src = <const uint64_t*> ptrs[k]
-                d = regs + k * _BLOCK
-                if sizes[k] == 1:
-                    word = src[0]
-                    for j in range(bn):
-                        d[j] = word
-                else:
-                    for j in range(bn):
-                        d[j] = src[start + j]
-            for l in range(n_code):
-                op = ins[4 * l]
-                d = regs + ins[4 * l + 1] * _BLOCK
-                a = regs + ins[4 * l + 2] * _BLOCK
-                if op == 5 or op == 6:
-                    sh = <uint64_t> ins[4 * l + 3]
-                    if op == 5:
-                        for j in range(bn):
-                            d[j] = a[j] >> sh
-                    else:
-                        for j in range(bn):
-                            d[j] = a[j] << sh
-                    continue
-                if op == 7:
-                    for j in range(bn):
-                        d[j] = ~a[j]
-                    continue
-                b = regs + ins[4 * l + 3] * _BLOCK
-                if op == 0:
-                    for j in range(bn):
-                        d[j] = a[j] & b[j]
-                elif op == 1:
-                    for j in range(bn):
-                        d[j] = a[j] ^ b[j]
-                elif op == 2:
-                    for j in range(bn):
-                        d[j] = a[j] + b[j]
-                elif op == 3:
-                    for j in range(bn):
-                        d[j] = a[j] - b[j]
-                else:
-                    for j in range(bn):
-                        d[j] = a[j] * b[j]
-            for k in range(n_out):
-                src = regs + osl[k] * _BLOCK
-                for j in range(bn):
-                    dst[k * n + start + j] = src[j]
-            start += bn
+        wp_run(code_p, n_code, slots, regs, slot_p, in_p, size_p, n_in, out_slots, n_out, dst, n)
     return out

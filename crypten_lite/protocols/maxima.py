@@ -46,10 +46,11 @@ def _flat(share: U64) -> U64:
 # -- relu ----------------------------------------------------------------------------------
 def mul_ltz(ctx: ProtocolContext, x: U64, y: U64) -> U64:
     """``[y (x < 0)]`` for flat shares of one shape: fused into the comparison with
-    ``min_rounds`` (3 rounds), else comparison then Beaver product (4 rounds)."""
+    ``min_rounds`` (3 rounds, 55 dealer words per element), else
+    :func:`~crypten_lite.protocols.comparison.select_ltz` (4 rounds, 9 words)."""
     if ctx.config.min_rounds:
         return comparison.mul_ltz(ctx, x, y)
-    return beaver.mul(ctx, y, comparison.ltz(ctx, x))
+    return comparison.select_ltz(ctx, x, y)[0]
 
 
 def relu(ctx: ProtocolContext, x: U64) -> U64:
@@ -59,11 +60,12 @@ def relu(ctx: ProtocolContext, x: U64) -> U64:
 
 
 def relu_mask(ctx: ProtocolContext, x: U64) -> tuple[U64, U64]:
-    """``([x (x > 0)], [x > 0])``, the mask an integer 0/1 sharing: ``[x > 0] = ltz(-x)``
-    (3 rounds) then one Beaver product (1 round): 4 rounds, any ``min_rounds``."""
+    """``([x (x > 0)], [x > 0])``, the mask an integer 0/1 sharing: ``[x > 0] = [-x < 0]``
+    and the product from one :func:`~crypten_lite.protocols.comparison.select_ltz`:
+    4 rounds, any ``min_rounds``."""
     flat = _flat(x)
-    bit = comparison.ltz(ctx, np.negative(flat))
-    return beaver.mul(ctx, flat, bit).reshape(x.shape), bit.reshape(x.shape)
+    out, bit = comparison.select_ltz(ctx, np.negative(flat), flat)
+    return out.reshape(x.shape), bit.reshape(x.shape)
 
 
 def clamp(ctx: ProtocolContext, x: U64, below: U64 | None, above: U64 | None) -> U64:
@@ -132,9 +134,9 @@ def _tournament(
         a, b = moved[..., :half], moved[..., half : 2 * half]
         diff = (a - b) if want_max else (b - a)
         flat = _flat(diff)
-        if keep:  # the split relu, keeping its bit [diff < 0] = [b better than a]
-            bit = comparison.ltz(ctx, flat)
-            r = flat - beaver.mul(ctx, flat, bit)
+        if keep:  # relu keeping its bit [diff < 0] = [b better than a]
+            product, bit = comparison.select_ltz(ctx, flat, flat)
+            r = flat - product
             bits.append(bit.reshape(diff.shape))
         else:
             r = relu(ctx, flat)

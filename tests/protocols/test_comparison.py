@@ -50,6 +50,8 @@ def _expected(x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
         "mul_ltz": np.where(neg, y, np.uint64(0)),
         "relu": np.where(neg, np.uint64(0), x),
         "relu_bit": (~neg).astype(np.uint64),
+        "select": np.where(neg, y, np.uint64(0)),
+        "select_bit": neg.astype(np.uint64),
     }
 
 
@@ -62,6 +64,7 @@ def _run_all(session, x, y):
         "relu": comparison.relu(session, sx),
         "relu_bit": comparison.relu_bit(session, sx),
     }
+    out["select"], out["select_bit"] = comparison.select_ltz(session, sx, sy)
     return {k: reveal(session.comm, v) for k, v in out.items()}
 
 
@@ -115,6 +118,7 @@ def test_comparison_costs(world_size, provider):
             ("eqz", comparison.eqz),
             ("mul_ltz", lambda s, v: comparison.mul_ltz(s, v, v)),
             ("relu", comparison.relu),
+            ("select", lambda s, v: comparison.select_ltz(s, v, v)),
         ]:
             session.stats.reset()
             fn(session, sx)
@@ -127,10 +131,12 @@ def test_comparison_costs(world_size, provider):
         "eqz": peers * (8 * n + 2 * n + -(-n // 2)),
         "mul_ltz": peers * (16 * n + 4 * n + -(-7 * n // 8)),
         "relu": peers * (16 * n + 4 * n + -(-7 * n // 8)),
+        "select": peers * (16 * n + 4 * n + -(-7 * n // 8) + -(-n // 8)),
     }
     results = run_parties(job, world_size, provider=provider)
     for costs in results:
-        assert {k: v.rounds for k, v in costs.items()} == dict.fromkeys(want_bytes, 3)
+        rounds = {k: v.rounds for k, v in costs.items()}
+        assert rounds == {**dict.fromkeys(want_bytes, 3), "select": 4}
     for rank in range(world_size - 1):  # party N-1 also sends its dealer requests
         assert {k: v.bytes_sent for k, v in results[rank].items()} == want_bytes
     if provider == "InsecureLocalDealer":
@@ -144,12 +150,15 @@ def test_empty_inputs_and_bad_arguments():
             comparison.ltz(session, empty).shape,
             comparison.eqz(session, empty).shape,
             comparison.relu(session, empty).shape,
+            comparison.select_ltz(session, empty, empty)[1].shape,
         ]
         with pytest.raises(RingShapeError, match="one shape"):
             comparison.mul_ltz(session, np.zeros(3, np.uint64), np.zeros(4, np.uint64))
+        with pytest.raises(RingShapeError, match="one shape"):
+            comparison.select_ltz(session, np.zeros(3, np.uint64), np.zeros(4, np.uint64))
         return shapes, session.stats.rounds
 
-    assert run_parties(job, 2) == [([(2, 0)] * 3, 0)] * 2
+    assert run_parties(job, 2) == [([(2, 0)] * 4, 0)] * 2
     with pytest.raises(PartyFailure, match="RingDTypeError"):
         run_parties(lambda s: comparison.ltz(s, np.zeros(3)), 2)
 

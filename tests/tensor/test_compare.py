@@ -98,9 +98,9 @@ def test_round_counts_lt_relu_and_max(world_size, min_rounds):
     peers = world_size - 1
     lt_bytes = 8 * n + 4 * n + -(-7 * n // 8)
     assert lt.bytes_sent == peers * lt_bytes
-    # fused: the product's opening rides in the comparison's first round (8n more);
-    # split: a separate Beaver round opening two operands (16n)
-    assert relu.bytes_sent == peers * (lt_bytes + (8 * n if min_rounds else 16 * n))
+    # both open the product's mask in the comparison's first round (8n more); select_ltz
+    # (4 rounds) then opens one masked result bit per element (ceil(n / 8) bytes)
+    assert relu.bytes_sent == peers * (lt_bytes + 8 * n + (0 if min_rounds else -(-n // 8)))
 
 
 @pytest.mark.parametrize("world_size", WORLDS)

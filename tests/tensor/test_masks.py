@@ -85,7 +85,7 @@ def test_relu_with_mask_values_and_rounds(world_size, min_rounds):
     assert mask_names == ("r", None) and out_names == ("r", None)
     assert cost.rounds == 4
     lt_bytes = 8 * n + 4 * n + -(-7 * n // 8)
-    assert cost.bytes_sent == (world_size - 1) * (lt_bytes + 16 * n)
+    assert cost.bytes_sent == (world_size - 1) * (lt_bytes + 8 * n + -(-n // 8))
 
 
 def test_relu_with_mask_0d_and_mask_times_fixed_point():
