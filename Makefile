@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
-PYX    := $(wildcard csrc_cython/*.pyx csrc_cython/*.pxd)
+PYX    := $(wildcard csrc_cython/*.pyx csrc_cython/*.pxd csrc_cython/*.h)
 
 .PHONY: all install build demo test test-fast lint bench clean
 

@@ -24,6 +24,8 @@ static void wp_shr(uint64_t *d, const uint64_t *a, unsigned s, ptrdiff_t n)
 { for (ptrdiff_t j = 0; j < n; j++) d[j] = a[j] >> s; }
 static void wp_shl(uint64_t *d, const uint64_t *a, unsigned s, ptrdiff_t n)
 { for (ptrdiff_t j = 0; j < n; j++) d[j] = a[j] << s; }
+static void wp_or(uint64_t *d, const uint64_t *a, const uint64_t *b, ptrdiff_t n)
+{ for (ptrdiff_t j = 0; j < n; j++) d[j] = a[j] | b[j]; }
 static void wp_not(uint64_t *d, const uint64_t *a, ptrdiff_t n)
 { for (ptrdiff_t j = 0; j < n; j++) d[j] = ~a[j]; }
 
@@ -57,6 +59,7 @@ static void wp_run(const int64_t *code, ptrdiff_t n_code, ptrdiff_t n_slots, uin
             case 4: wp_mul(d, a, slot_ptr[ins[3]], bn); break;
             case 5: wp_shr(d, a, (unsigned)ins[3], bn); break;
             case 6: wp_shl(d, a, (unsigned)ins[3], bn); break;
+            case 8: wp_or(d, a, slot_ptr[ins[3]], bn); break;
             default: wp_not(d, a, bn); break;
             }
         }

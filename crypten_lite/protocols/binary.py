@@ -16,7 +16,7 @@ The same expansion in Z_2^64 (``y = m + (1 - 2m) s``) yields arithmetic shares d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +33,7 @@ from crypten_lite.providers.kinds import (
     Params,
     encode_ref,
 )
-from crypten_lite.ring.program import ProgramBuilder, Reg, run_program
+from crypten_lite.ring.program import Compiled, ProgramBuilder, Reg, Sym
 
 __all__ = [
     "ONES",
@@ -43,14 +43,17 @@ __all__ = [
     "Monomials",
     "Term",
     "Var",
+    "Word",
     "and_",
     "and_many",
     "and_public",
     "carry_terms",
     "check_u64",
+    "correlation_resolver",
     "evaluate",
     "evaluate_fused",
     "expand",
+    "gate_words",
     "lane_mask",
     "lshift",
     "monomials_of",
@@ -60,6 +63,7 @@ __all__ = [
     "or_public",
     "request_params",
     "rshift",
+    "share_key",
     "shifted",
     "xor",
     "xor_public",
@@ -69,6 +73,7 @@ U64 = npt.NDArray[np.uint64]
 ONES = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 Var = tuple[int, int, int]  # (reference kind, source, bit offset): see providers.kinds
 Mono = frozenset[Var]
+Word = U64 | Sym  # a public value: an array, or a symbolic word while a level is compiled
 
 
 def check_u64(name: str, x: object) -> U64:
@@ -217,11 +222,12 @@ def open_bits(ctx: ProtocolContext, share: U64, positions: Sequence[int]) -> U64
 @dataclass(frozen=True)
 class Lit:
     """A factor on dealer bit ``var``: ``scale * s XOR offset`` (binary) or
-    ``offset + scale * s`` (arithmetic). ``None`` scale means 1, ``None`` offset means 0."""
+    ``offset + scale * s`` (arithmetic). ``None`` scale means 1, ``None`` offset means 0.
+    Public values are arrays, or symbolic words when a level is compiled."""
 
     var: Var
-    scale: U64 | None = None
-    offset: U64 | None = None
+    scale: Word | None = None
+    offset: Word | None = None
 
 
 @dataclass(frozen=True)
@@ -229,7 +235,7 @@ class Term:
     """``coef * prod(lits)`` (``None`` coef means 1); the lits have distinct variables."""
 
     lits: tuple[Lit, ...]
-    coef: U64 | None = None
+    coef: Word | None = None
 
 
 @dataclass(frozen=True)
@@ -264,6 +270,12 @@ def monomials_of(terms: Sequence[Term], min_size: int) -> list[Mono]:
     return sorted(found, key=lambda m: (len(m), sorted(m)))
 
 
+def _concrete(value: Word | None) -> U64 | None:
+    if isinstance(value, Sym):
+        raise ProtocolError("symbolic terms are compiled (gate_words), not expanded")
+    return value
+
+
 def expand(terms: Sequence[Term], binary: bool) -> dict[Mono, U64]:
     """Public coefficients ``C_U`` with ``sum_terms = sum_U C_U s_U`` (XOR/AND when
     ``binary``, else + and * mod 2^64). ``C_{}`` is the public constant."""
@@ -271,16 +283,18 @@ def expand(terms: Sequence[Term], binary: bool) -> dict[Mono, U64]:
     out: dict[Mono, U64] = {}
     for term in terms:
         # multiply out factor by factor: each lit maps U to U (offset) and U + v (scale)
-        partial: dict[Mono, U64] = {frozenset(): one if term.coef is None else term.coef}
+        coef = _concrete(term.coef)
+        partial: dict[Mono, U64] = {frozenset(): one if coef is None else coef}
         for lit in term.lits:
             grown: dict[Mono, U64] = {}
+            scale, offset = _concrete(lit.scale), _concrete(lit.offset)
             for mono, value in partial.items():
-                if lit.offset is not None:
-                    grown[mono] = (value & lit.offset) if binary else (value * lit.offset)
-                if lit.scale is None:
+                if offset is not None:
+                    grown[mono] = (value & offset) if binary else (value * offset)
+                if scale is None:
                     grown[mono | {lit.var}] = value
                 else:
-                    grown[mono | {lit.var}] = (value & lit.scale) if binary else (value * lit.scale)
+                    grown[mono | {lit.var}] = (value & scale) if binary else (value * scale)
             partial = grown
         for mono, value in partial.items():
             if mono in out:
@@ -312,21 +326,6 @@ class Monomials:
     def mask(self, src: int) -> U64:
         """The source word (``r`` as binary for 0, ``s_src`` otherwise)."""
         return self.corr["r_bin"] if src == 0 else self.corr[f"s{src}"]
-
-    def share_source(self, g: int, mono: Mono) -> tuple[U64, int]:
-        """``(word, shift)`` with ``shifted(word, shift)`` this party's share of ``s_U``
-        (arithmetic groups: one lane only, shift 0)."""
-        group = self.groups[g]
-        if group.form == MONO_BINARY and len(mono) == 1:
-            ((kind, src, pos),) = tuple(mono)
-            if kind != REF_BIT:
-                raise ProtocolError("binary monomials take bit references only")
-            return self.mask(src), pos
-        q = self._index[g][mono]
-        values = self.corr[f"m{g}"]
-        if group.form == MONO_BINARY:
-            return values[q // group.stride], q % group.stride
-        return values[q].reshape(-1), 0
 
     def share(self, g: int, mono: Mono) -> U64:
         """Share of ``s_U``: a binary word aligned at the lane bases, or arithmetic values of
@@ -369,7 +368,9 @@ _ZERO = np.array(0, dtype=np.uint64)
 class _TermCompiler:
     """Records :func:`expand` then :func:`evaluate` as one word program. Partial products
     of terms with a common prefix of factors (the carry terms of a comparison share every
-    prefix of their ``E`` factors) are computed once."""
+    prefix of their ``E`` factors) are computed once. Coefficients may be arrays or
+    :class:`~crypten_lite.ring.program.Sym` words; monomial shares are placeholders
+    ``("corr", component, row)`` (see :func:`share_key`)."""
 
     def __init__(self, builder: ProgramBuilder, binary: bool) -> None:
         self.b = builder
@@ -389,16 +390,19 @@ class _TermCompiler:
             return b
         return self.b.xor(a, b) if self.binary else self.b.add(a, b)
 
-    def _factor(self, array: U64 | None) -> Reg | None:
-        return None if array is None else self.b.input(array)
+    def _factor(self, value: Word | None) -> Reg | None:
+        if value is None:
+            return None
+        return value.reg if isinstance(value, Sym) else self.b.input(value)
 
     def coefficients(self, terms: Sequence[Term]) -> dict[Mono, Reg]:
         """Registers of the ``C_U`` of :func:`expand`."""
         out: dict[Mono, Reg] = {}
         for term in terms:
-            key: tuple[object, ...] = (None if term.coef is None else id(term.coef),)
-            start = self.one if term.coef is None else self.b.input(term.coef)
-            partial = self._memo.setdefault(key, {frozenset(): start})
+            start = self._factor(term.coef)
+            key: tuple[object, ...] = (start,)
+            first = self.one if start is None else start
+            partial = self._memo.setdefault(key, {frozenset(): first})
             for lit in term.lits:
                 key = (*key, lit.var, self._factor(lit.scale), self._factor(lit.offset))
                 if key not in self._memo:
@@ -417,17 +421,68 @@ class _TermCompiler:
             grown[mono | {lit.var}] = reg if scale is None else self.times(reg, scale)
         return grown
 
-    def evaluate(self, coeffs: dict[Mono, Reg], mono: Monomials, g: int, rank: int) -> Reg:
+    def evaluate(
+        self, coeffs: dict[Mono, Reg], groups: Sequence[Group], g: int, rank0: bool
+    ) -> Reg:
         """Register of :func:`evaluate`'s result."""
         acc: Reg | None = None
         for u, c in coeffs.items():
             if not u:
-                if rank == 0:
+                if rank0:
                     acc = self.plus(acc, c)
                 continue
-            word, shift = mono.share_source(g, u)
-            acc = self.plus(acc, self.times(self.b.shift(self.b.input(word), shift), c))
+            key, shift = share_key(groups, g, u)
+            acc = self.plus(acc, self.times(self.b.shift(self.b.placeholder(key), shift), c))
         return self.b.input(_ZERO) if acc is None else acc
+
+
+def share_key(groups: Sequence[Group], g: int, mono: Mono) -> tuple[tuple[str, str, int], int]:
+    """``(("corr", component, row), shift)``: this party's share of ``s_U`` is ``shifted(
+    component[row], shift)`` (row -1: the whole component; arithmetic groups: one lane)."""
+    group = groups[g]
+    if group.form == MONO_BINARY and len(mono) == 1:
+        ((kind, src, pos),) = tuple(mono)
+        if kind != REF_BIT:
+            raise ProtocolError("binary monomials take bit references only")
+        return ("corr", "r_bin" if src == 0 else f"s{src}", -1), pos
+    if group.form == MONO_ARITH and group.stride != 64:
+        raise ProtocolError("fused evaluation takes single-lane arithmetic groups")
+    q = group.monos.index(mono)
+    if group.form == MONO_BINARY:
+        return ("corr", f"m{g}", q // group.stride), q % group.stride
+    return ("corr", f"m{g}", q), 0
+
+
+def gate_words(
+    builder: ProgramBuilder,
+    term_lists: Sequence[Sequence[Term]],
+    groups: Sequence[Group],
+    g: int,
+    rank0: bool,
+) -> list[Sym]:
+    """Record ``evaluate(expand(terms))`` for every list of terms into ``builder``: one
+    word per list (party 0 adds the constants when ``rank0``)."""
+    compiler = _TermCompiler(builder, groups[g].form != MONO_ARITH)
+    return [
+        Sym(builder, compiler.evaluate(compiler.coefficients(ts), groups, g, rank0))
+        for ts in term_lists
+    ]
+
+
+def correlation_resolver(
+    corr: Correlation, public: dict[str, U64]
+) -> Callable[[object], U64]:
+    """Placeholder values of a compiled level: ``public[name]`` or a correlation row."""
+
+    def resolve(key: object) -> U64:
+        if isinstance(key, str):
+            return public[key]
+        if not (isinstance(key, tuple) and len(key) == 3 and key[0] == "corr"):
+            raise ProtocolError(f"unknown program input {key!r}")
+        component: U64 = corr[key[1]]
+        return component if key[2] < 0 else component[key[2]].reshape(-1)
+
+    return resolve
 
 
 def evaluate_fused(
@@ -437,13 +492,9 @@ def evaluate_fused(
     program (:mod:`crypten_lite.ring.program`): the same shares as the two-step path, with
     the elementwise work done in one cached pass per element block. Arithmetic groups must
     have one lane (stride 64); results are flat ``(n,)`` arrays. Cost: local."""
-    group = mono.groups[g]
-    binary = group.form != MONO_ARITH
-    if not binary and group.stride != 64:
-        raise ProtocolError("fused evaluation takes single-lane arithmetic groups")
-    compiler = _TermCompiler(ProgramBuilder(), binary)
-    outputs = [compiler.evaluate(compiler.coefficients(ts), mono, g, ctx.rank) for ts in term_lists]
-    program = compiler.b.build(outputs)
+    builder = ProgramBuilder()
+    words = gate_words(builder, term_lists, mono.groups, g, ctx.rank == 0)
+    compiled = Compiled.of(builder, [w.reg for w in words])
     n = mono.corr[f"m{g}"].shape[1]
-    result = run_program(program, compiler.b.inputs, n)
-    return [result[i] for i in range(len(outputs))]
+    result = compiled.run(correlation_resolver(mono.corr, {}), n)
+    return [result[i] for i in range(len(words))]

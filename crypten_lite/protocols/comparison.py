@@ -19,26 +19,38 @@ All openings are of uniformly masked values; each call uses fresh correlations.
 
 from __future__ import annotations
 
+import functools
+from typing import Literal
+
 import numpy as np
 import numpy.typing as npt
 
-from crypten_lite.errors import RingShapeError
+from crypten_lite.errors import ProtocolError, RingShapeError
 from crypten_lite.protocols.binary import (
     Group,
     Lit,
-    Monomials,
     Term,
     Var,
+    Word,
     carry_terms,
     check_u64,
-    evaluate_fused,
+    correlation_resolver,
+    gate_words,
     lane_mask,
     monomials_of,
     open_bits,
     request_params,
 )
 from crypten_lite.protocols.context import ProtocolContext, open_arith
-from crypten_lite.providers.kinds import MONO_ARITH, MONO_BINARY, REF_A, REF_BIT, REF_SIGN
+from crypten_lite.providers.kinds import (
+    MONO_ARITH,
+    MONO_BINARY,
+    REF_A,
+    REF_BIT,
+    REF_SIGN,
+    Params,
+)
+from crypten_lite.ring.program import Compiled, ProgramBuilder, Sym
 
 __all__ = ["eqz", "ltz", "mul_ltz", "relu", "relu_bit", "select_ltz"]
 
@@ -57,7 +69,7 @@ _A: Var = (REF_A, 0, 0)  # the mask of y in mul_ltz
 _T: Var = (REF_BIT, 3, 0)  # the mask of the result bit in select_ltz
 
 
-def _window_terms(t: U64, ignore: np.uint64) -> tuple[list[Term], list[Term]]:
+def _window_terms(t: Word, ignore: np.uint64) -> tuple[list[Term], list[Term]]:
     """Level 1, lanes at bits 4j: ``G = [r_w > t_w]`` and ``E = [r_w == t_w]`` of each 4-bit
     window, from the most significant bit down. Bit ``l`` of the window is variable
     ``(BIT, 0, l)``; ``g_l = r_l & ~t_l`` and ``e_l = r_l ^ ~t_l``; bits set in ``ignore``
@@ -71,7 +83,7 @@ def _window_terms(t: U64, ignore: np.uint64) -> tuple[list[Term], list[Term]]:
     return carry_terms(gen, eq)
 
 
-def _opened_lit(var: Var, m: U64, arith: bool) -> Lit:
+def _opened_lit(var: Var, m: Word, arith: bool) -> Lit:
     """``y = m ^ s`` for opened ``m``: binary ``s ^ m``; arithmetic ``m + (1 - 2m) s``
     (per lane values of shape ``(n, 1)``)."""
     bit = m >> np.uint64(var[2])
@@ -81,7 +93,7 @@ def _opened_lit(var: Var, m: U64, arith: bool) -> Lit:
     return Lit(var, np.uint64(1) - (b << np.uint64(1)), b)
 
 
-def _tree_terms(m: U64, src: int, spacing: int, gt: bool, arith: bool) -> list[list[Term]]:
+def _tree_terms(m: Word, src: int, spacing: int, gt: bool, arith: bool) -> list[list[Term]]:
     """A 4-input level over lanes holding 4 groups at ``spacing`` bits: generate at offset 0
     and equal at offset 1 of each group (``gt``), or equal only, at offset 0. Returns
     ``[G terms, E terms]`` or ``[E terms]``."""
@@ -94,7 +106,7 @@ def _tree_terms(m: U64, src: int, spacing: int, gt: bool, arith: bool) -> list[l
     return list(carry_terms(gen, eq))
 
 
-def _final_terms(m: U64, c: U64, with_a: bool) -> list[Term]:
+def _final_terms(m: Word, c: Word, with_a: bool) -> list[Term]:
     """``ltz = c63 + (1 - 2 c63)(u + w B)`` with ``B = [r mod 2^63 > c mod 2^63]`` from the
     level-3 inputs; times ``a`` as well when ``with_a``."""
     c63 = (c >> np.uint64(_TOP))[:, None]
@@ -134,66 +146,119 @@ def _select_groups() -> list[Group]:
     ]
 
 
-def _binary_level(ctx: ProtocolContext, terms: list[list[Term]], mono: Monomials, g: int) -> U64:
-    """Evaluate a binary level and pack its outputs: ``G`` at lane bases, ``E`` one bit up
-    (or ``E`` alone at the lane bases)."""
-    lanes = _LANES[g]
-    outs = [out & lanes for out in evaluate_fused(ctx, terms, mono, g)]
+Fn = Literal["ltz", "eqz", "mul_ltz", "select"]
+_OPENED = {1: "m2", 2: "m3", 3: "d"}
+
+
+@functools.cache
+def _groups_for(fn: Fn) -> tuple[Group, ...]:
+    if fn == "select":
+        return tuple(_select_groups())
+    return tuple(_groups(fn != "eqz", fn == "mul_ltz"))
+
+
+@functools.cache
+def _params_tail(fn: Fn) -> Params:
+    with_a = fn in ("mul_ltz", "select")
+    return request_params(0, _groups_for(fn), True, 3 if fn == "select" else 2, with_a)[1:]
+
+
+def _packed(
+    b: ProgramBuilder, terms: list[list[Term]], groups: tuple[Group, ...], g: int, rank0: bool
+) -> Sym:
+    """A binary level's outputs at the lane bases: ``G``, and ``E`` one bit up (or ``E``
+    alone)."""
+    outs = [w & _LANES[g] for w in gate_words(b, terms, groups, g, rank0)]
     return outs[0] if len(outs) == 1 else outs[0] | (outs[1] << np.uint64(1))
 
 
-def _compare(ctx: ProtocolContext, x: U64, y: U64 | None, gt: bool) -> U64:
-    """Shared body of :func:`ltz` (``gt``), :func:`mul_ltz` (``y``) and :func:`eqz`."""
-    n = x.size
-    groups = _groups(gt, y is not None)
-    params = request_params(n, groups, True, 2, with_a=y is not None)
-    mono = Monomials(ctx.provider.get("monomials", params), groups)
-    corr = mono.corr
-    if y is None:
-        (c,) = open_arith(ctx, x + corr["r"])
-        e = None
+class _Inputs:
+    """Placeholders created on first use: public words by name, or whole correlation
+    components (``("corr", name, -1)``)."""
+
+    def __init__(self, builder: ProgramBuilder, source: str | None) -> None:
+        self._b = builder
+        self._source = source
+
+    def __getitem__(self, name: str) -> Sym:
+        key = name if self._source is None else (self._source, name, -1)
+        return Sym(self._b, self._b.placeholder(key))
+
+
+@functools.cache
+def _level_program(fn: Fn, level: int, rank0: bool) -> Compiled:
+    """The local work between two openings of ``fn``, recorded once per function, level
+    and party role (party 0 adds the public constants): level 1 from ``c``, level 2 from
+    ``m2`` (each ending with the next opening's mask), level 3 from ``m3``, and for
+    ``select`` level 4 from ``d``."""
+    b = ProgramBuilder()
+    groups, gt = _groups_for(fn), fn != "eqz"
+    word, corr = _Inputs(b, None), _Inputs(b, "corr")
+    if level == 1:
+        first = _window_terms(word["c"], _LOW_BITS_ONLY if gt else _NO_BITS)
+        outs = [_packed(b, list(first) if gt else [first[1]], groups, 0, rank0) ^ corr["s1"]]
+    elif level == 2:
+        second = _tree_terms(word["m2"], 1, 4, gt, False)
+        outs = [_packed(b, second, groups, 1, rank0) ^ corr["s2"]]
+    elif level == 3:
+        outs = _last_gate(b, fn, word, corr, rank0)
     else:
-        c, e = open_arith(ctx, x + corr["r"], y - corr["a"])
-    level1 = _window_terms(c, _LOW_BITS_ONLY if gt else _NO_BITS)
-    y2 = _binary_level(ctx, list(level1) if gt else [level1[1]], mono, 0)
-    m2 = open_bits(ctx, y2 ^ corr["s1"], _L2_GT if gt else _L2_EQ)
-    y3 = _binary_level(ctx, _tree_terms(m2, 1, 4, gt, False), mono, 1)
-    m3 = open_bits(ctx, y3 ^ corr["s2"], _L3_GT if gt else _L3_EQ)
-    if not gt:
-        return evaluate_fused(ctx, [_tree_terms(m3, 2, 16, False, True)[0]], mono, 2)[0]
-    terms = _final_terms(m3, c, y is not None)
-    if y is None or e is None:
-        return evaluate_fused(ctx, [terms], mono, 2)[0]
-    half = len(terms) // 2
-    f, af = evaluate_fused(ctx, [terms[:half], terms[half:]], mono, 2)
-    return e * f + af
+        t, at = (Sym(b, b.placeholder(("corr", "m3", row))) for row in (0, 1))
+        d = word["d"]
+        flip = np.uint64(1) - (d << np.uint64(1))  # 1 - 2d
+        bit = flip * t
+        outs = [flip * (word["e"] * t + at) + d * word["y"], (bit + d) if rank0 else bit]
+    return Compiled.of(b, [w.reg for w in outs])
 
 
-def _select(ctx: ProtocolContext, x: U64, y: U64) -> tuple[U64, U64]:
-    """Body of :func:`select_ltz` on flat arrays."""
-    n = x.size
-    groups = _select_groups()
-    mono = Monomials(
-        ctx.provider.get("monomials", request_params(n, groups, True, 3, with_a=True)), groups
-    )
-    corr = mono.corr
-    c, e = open_arith(ctx, x + corr["r"], y - corr["a"])
-    y2 = _binary_level(ctx, list(_window_terms(c, _LOW_BITS_ONLY)), mono, 0)
-    m2 = open_bits(ctx, y2 ^ corr["s1"], _L2_GT)
-    y3 = _binary_level(ctx, _tree_terms(m2, 1, 4, True, False), mono, 1)
-    m3 = open_bits(ctx, y3 ^ corr["s2"], _L3_GT)
-    (borrow,) = evaluate_fused(ctx, [_tree_terms(m3, 2, 16, True, False)[0]], mono, 2)
+def _last_gate(b: ProgramBuilder, fn: Fn, word: _Inputs, corr: _Inputs, rank0: bool) -> list[Sym]:
+    """Level 3: the last 4-input gate (arithmetic result, or for ``select`` the binary bit
+    masked for its opening)."""
+    groups, m, c = _groups_for(fn), word["m3"], word["c"]
+    if fn == "eqz":
+        return gate_words(b, [_tree_terms(m, 2, 16, False, True)[0]], groups, 2, rank0)
+    if fn == "ltz":
+        return gate_words(b, [_final_terms(m, c, False)], groups, 2, rank0)
+    if fn == "mul_ltz":
+        terms = _final_terms(m, c, True)
+        half = len(terms) // 2
+        f, af = gate_words(b, [terms[:half], terms[half:]], groups, 2, rank0)
+        return [word["e"] * f + af]
+    (borrow,) = gate_words(b, [_tree_terms(m, 2, 16, True, False)[0]], groups, 2, rank0)
     bit = borrow ^ (corr["r_bin"] >> np.uint64(_TOP))  # <B ^ u>
-    if ctx.rank == 0:
-        bit ^= c >> np.uint64(_TOP)
-    d = open_bits(ctx, (bit ^ corr["s3"]) & np.uint64(1), (0,))
-    t, at = mono.corr["m3"][0, :, 0], mono.corr["m3"][1, :, 0]
-    flip = np.uint64(1) - (d << np.uint64(1))  # 1 - 2d
-    yb = flip * (e * t + at) + d * y
-    b = flip * t
-    if ctx.rank == 0:
-        b += d
-    return yb, b
+    if rank0:
+        bit = bit ^ (c >> np.uint64(_TOP))
+    return [(bit ^ corr["s3"]) & np.uint64(1)]
+
+
+def _positions(fn: Fn, level: int) -> tuple[int, ...]:
+    if level == 3:
+        return (0,)
+    if fn == "eqz":
+        return _L2_EQ if level == 1 else _L3_EQ
+    return _L2_GT if level == 1 else _L3_GT
+
+
+def _compare(ctx: ProtocolContext, fn: Fn, x: U64, y: U64 | None) -> list[U64]:
+    """Shared body of every function here on flat arrays: one ``"monomials"`` request, the
+    opening of ``c`` (and ``e``), then each level's compiled program and opening."""
+    n = x.size
+    corr = ctx.provider.get("monomials", ((n,), *_params_tail(fn)))
+    public: dict[str, U64] = {}
+    if y is None:
+        (public["c"],) = open_arith(ctx, x + corr["r"])
+    else:
+        public["c"], public["e"] = open_arith(ctx, x + corr["r"], y - corr["a"])
+        public["y"] = y
+    resolve = correlation_resolver(corr, public)
+    rank0 = ctx.rank == 0
+    levels = 4 if fn == "select" else 3
+    for level in range(1, levels + 1):
+        out = _level_program(fn, level, rank0).run(resolve, n)
+        if level == levels:
+            return list(out)
+        public[_OPENED[level]] = open_bits(ctx, out[0], _positions(fn, level))
+    raise ProtocolError("unreachable")  # pragma: no cover
 
 
 def select_ltz(ctx: ProtocolContext, x: U64, y: U64) -> tuple[U64, U64]:
@@ -218,7 +283,7 @@ def select_ltz(ctx: ProtocolContext, x: U64, y: U64) -> tuple[U64, U64]:
         raise RingShapeError(f"select_ltz needs x and y of one shape, got {x.shape} and {y.shape}")
     if x.size == 0:
         return np.zeros(x.shape, dtype=np.uint64), np.zeros(x.shape, dtype=np.uint64)
-    yb, b = _select(ctx, x.reshape(-1), y.reshape(-1))
+    yb, b = _compare(ctx, "select", x.reshape(-1), y.reshape(-1))
     return yb.reshape(x.shape), b.reshape(x.shape)
 
 
@@ -244,7 +309,7 @@ def ltz(ctx: ProtocolContext, x: U64) -> U64:
     x = check_u64("x", x)
     if x.size == 0:
         return np.zeros(x.shape, dtype=np.uint64)
-    return _compare(ctx, x.reshape(-1), None, True).reshape(x.shape)
+    return _compare(ctx, "ltz", x.reshape(-1), None)[0].reshape(x.shape)
 
 
 def mul_ltz(ctx: ProtocolContext, x: U64, y: U64) -> U64:
@@ -263,7 +328,7 @@ def mul_ltz(ctx: ProtocolContext, x: U64, y: U64) -> U64:
         raise RingShapeError(f"mul_ltz needs x and y of one shape, got {x.shape} and {y.shape}")
     if x.size == 0:
         return np.zeros(x.shape, dtype=np.uint64)
-    return _compare(ctx, x.reshape(-1), y.reshape(-1), True).reshape(x.shape)
+    return _compare(ctx, "mul_ltz", x.reshape(-1), y.reshape(-1))[0].reshape(x.shape)
 
 
 def relu_bit(ctx: ProtocolContext, x: U64) -> U64:
@@ -299,4 +364,4 @@ def eqz(ctx: ProtocolContext, x: U64) -> U64:
     x = check_u64("x", x)
     if x.size == 0:
         return np.zeros(x.shape, dtype=np.uint64)
-    return _compare(ctx, x.reshape(-1), None, False).reshape(x.shape)
+    return _compare(ctx, "eqz", x.reshape(-1), None)[0].reshape(x.shape)

@@ -91,8 +91,5 @@ def run_dealer(comm: Communicator, seeds: list[bytes]) -> int:
             _LOG.debug("dealer: close after %d requests", served)
             return served
         kind, params = request
-        corrections = engine.corrections(kind, params)
-        _, derived = layout_of(kind, params)
-        flat = np.concatenate([corrections[c.name].reshape(-1) for c in derived])
-        comm.send(last, flat.astype(np.uint64, copy=False))
+        comm.send(last, engine.corrections_flat(kind, params), owned=True)
         served += 1

@@ -10,8 +10,6 @@ the order the kind lists them.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 import numpy.typing as npt
 
@@ -20,7 +18,7 @@ from crypten_lite.providers.kinds import KINDS, Component, Params
 from crypten_lite.ring.prg import AesCtrPrg
 from crypten_lite.sharing import ARITHMETIC, combine
 
-__all__ = ["MAX_ELEMENTS", "DealerEngine", "layout_of", "split_off"]
+__all__ = ["MAX_ELEMENTS", "DealerEngine", "layout_of"]
 
 U64 = npt.NDArray[np.uint64]
 MAX_ELEMENTS = 1 << 28  # per component; a request above this is refused as malformed
@@ -40,18 +38,6 @@ def layout_of(kind: str, params: Params) -> tuple[list[Component], list[Componen
     return free, derived
 
 
-def split_off(form: str, value: U64, others: list[U64]) -> U64:
-    """The share that completes ``others`` to ``value``, computed in ``value``'s buffer
-    (callers pass an array they own)."""
-    out = value
-    for share in others:
-        if form == ARITHMETIC:
-            np.subtract(out, share, out=out)
-        else:
-            np.bitwise_xor(out, share, out=out)
-    return out
-
-
 class DealerEngine:
     """Replays every party's dealer stream and computes the last party's corrections."""
 
@@ -60,7 +46,20 @@ class DealerEngine:
         self._private = private_stream
 
     def corrections(self, kind: str, params: Params) -> dict[str, U64]:
-        """The last party's shares of the derived components (the only data sent)."""
+        """The last party's shares of the derived components (the only data sent), as views
+        of :meth:`corrections_flat`."""
+        _, derived = layout_of(kind, params)
+        flat = self.corrections_flat(kind, params)
+        out, start = {}, 0
+        for c in derived:
+            size = int(np.prod(c.shape, dtype=np.int64))
+            out[c.name] = flat[start : start + size].reshape(c.shape)
+            start += size
+        return out
+
+    def corrections_flat(self, kind: str, params: Params) -> U64:
+        """The corrections of every derived component, concatenated in layout order into one
+        fresh buffer (the dealer's reply): one pass per component, no further copy."""
         free, derived = layout_of(kind, params)
         n = len(self._streams)
         free_draws = [{c.name: s.ring_elements(c.shape) for c in free} for s in self._streams]
@@ -69,14 +68,23 @@ class DealerEngine:
         ]
         values = {c.name: combine(c.form, [d[c.name] for d in free_draws]) for c in free}
         derived_values = KINDS[kind].derive(values, params, self._private)
-        # derive may return a free value as is, or one array under two names: copy those
-        # before the corrections are computed in place
-        uses = Counter(id(a) for a in (*values.values(), *derived_values.values()))
-        out = {}
-        for c in derived:
-            value = derived_values[c.name]
-            own = value.shape == c.shape and value.dtype == np.uint64 and value.flags.writeable
-            if not own or uses[id(value)] > 1:
-                value = np.broadcast_to(value, c.shape).astype(np.uint64)
-            out[c.name] = split_off(c.form, value, [d[c.name] for d in derived_draws])
-        return out
+        sizes = [int(np.prod(c.shape, dtype=np.int64)) for c in derived]
+        flat = np.empty(sum(sizes), dtype=np.uint64)
+        start = 0
+        for c, size in zip(derived, sizes, strict=True):
+            target = flat[start : start + size].reshape(c.shape)
+            value = np.broadcast_to(np.asarray(derived_values[c.name], dtype=np.uint64), c.shape)
+            _complete(c.form, value, [d[c.name] for d in derived_draws], target)
+            start += size
+        return flat
+
+
+def _complete(form: str, value: U64, others: list[U64], out: U64) -> None:
+    """``out = value - sum(others)`` (or XOR), without touching ``value``."""
+    if not others:
+        np.copyto(out, value)
+        return
+    combine_op = np.subtract if form == ARITHMETIC else np.bitwise_xor
+    combine_op(value, others[0], out=out)
+    for share in others[1:]:
+        combine_op(out, share, out=out)

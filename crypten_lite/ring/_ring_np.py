@@ -161,6 +161,7 @@ _PROGRAM_OPS = {
     2: np.add,
     3: np.subtract,
     4: np.multiply,
+    8: np.bitwise_or,
 }
 
 

@@ -15,6 +15,7 @@ physical slots as liveness allows. Inputs are arrays of ``n`` elements or single
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -24,7 +25,7 @@ import numpy.typing as npt
 from crypten_lite.errors import RingDTypeError, RingShapeError
 from crypten_lite.ring.backend import active_kernels
 
-__all__ = ["Op", "Program", "ProgramBuilder", "Reg", "run_program"]
+__all__ = ["Compiled", "Op", "Program", "ProgramBuilder", "Reg", "Sym", "run_program"]
 
 U64 = npt.NDArray[np.uint64]
 Reg = int
@@ -41,6 +42,7 @@ class Op(IntEnum):
     SHR = 5  # by an immediate in [0, 63]
     SHL = 6  # by an immediate in [0, 63]
     NOT = 7
+    OR = 8
 
 
 _IMMEDIATE = (Op.SHR, Op.SHL)
@@ -62,24 +64,52 @@ class ProgramBuilder:
     """Records a program; every method returns the virtual register of its result."""
 
     def __init__(self) -> None:
-        self._inputs: list[U64] = []
-        self._input_of: dict[int, Reg] = {}
+        self._inputs: list[U64 | object] = []
+        self._input_of: dict[object, Reg] = {}
+        self._keep: list[object] = []
         self._code: list[tuple[int, Reg, Reg, int]] = []
         self._next = 0
         self._memo: dict[tuple[int, int, int], Reg] = {}
 
     @property
     def inputs(self) -> list[U64]:
-        """The input arrays in slot order (pass them to :func:`run_program`)."""
+        """The input arrays in slot order (pass them to :func:`run_program`); only for a
+        program without placeholders."""
+        if not all(isinstance(a, np.ndarray) for a in self._inputs):
+            raise RingShapeError("the program has placeholders: resolve them by key")
+        return [np.asarray(a) for a in self._inputs]
+
+    @property
+    def input_keys(self) -> list[U64 | object]:
+        """Per input slot: the constant array, or the key of a placeholder."""
         return list(self._inputs)
 
-    def input(self, array: U64 | np.uint64) -> Reg:
-        """Register holding ``array`` (one register per distinct object)."""
-        key = id(array)
+    def input(self, array: U64 | np.uint64 | int) -> Reg:
+        """Register holding ``array`` (one register per distinct array object; single
+        words are shared by value)."""
+        value = np.asarray(array, dtype=np.uint64)
+        if value.size == 1:
+            key: object = ("word", int(value.reshape(-1)[0]))
+        else:
+            key = ("array", id(array))
         if key in self._input_of:
             return self._input_of[key]
+        self._keep.append(array)  # ids stay unique while the builder lives
+        return self._add_input(key, value)
+
+    def placeholder(self, key: object) -> Reg:
+        """Register of an input supplied at run time under ``key`` (hashable, not an
+        array)."""
+        if isinstance(key, np.ndarray):
+            raise RingShapeError("a placeholder key must not be an array")
+        slot_key = ("placeholder", key)
+        if slot_key in self._input_of:
+            return self._input_of[slot_key]
+        return self._add_input(slot_key, key)
+
+    def _add_input(self, key: object, value: U64 | object) -> Reg:
         reg = self._fresh()
-        self._inputs.append(np.asarray(array, dtype=np.uint64))
+        self._inputs.append(value)
         self._input_of[key] = reg
         return reg
 
@@ -113,6 +143,9 @@ class ProgramBuilder:
 
     def mul(self, a: Reg, b: Reg) -> Reg:
         return self.emit(Op.MUL, *sorted((a, b)))
+
+    def or_(self, a: Reg, b: Reg) -> Reg:
+        return self.emit(Op.OR, *sorted((a, b)))
 
     def not_(self, a: Reg) -> Reg:
         return self.emit(Op.NOT, a)
@@ -153,6 +186,23 @@ class ProgramBuilder:
         return Program(code, max(n_slots, 1), n_inputs, outs)
 
 
+@dataclass(frozen=True)
+class Compiled:
+    """A program whose inputs are constants or placeholders resolved at each run."""
+
+    program: Program
+    slots: tuple[U64 | object, ...]  # per input slot: a constant array or a placeholder key
+
+    @classmethod
+    def of(cls, builder: ProgramBuilder, outputs: list[Reg]) -> Compiled:
+        return cls(builder.build(outputs), tuple(builder.input_keys))
+
+    def run(self, resolve: Callable[[object], U64], n: int) -> U64:
+        """Outputs ``(len(outputs), n)``, placeholders read through ``resolve(key)``."""
+        inputs = [s if isinstance(s, np.ndarray) else resolve(s) for s in self.slots]
+        return run_program(self.program, inputs, n)
+
+
 def run_program(program: Program, inputs: list[U64], n: int) -> U64:
     """Run ``program`` over ``n`` elements; returns the outputs as a ``(len(outputs), n)``
     array. Every input holds ``n`` words or a single word."""
@@ -167,3 +217,70 @@ def run_program(program: Program, inputs: list[U64], n: int) -> U64:
             raise RingShapeError(f"program input {k} has {row.size} elements, expected {n} or 1")
         flat.append(row)
     return active_kernels().run_program(program.code, program.n_slots, flat, program.outputs, n)
+
+
+class Sym:
+    """A word of a program being built, with numpy's operators (``& | ^ ~ >> << + - *``
+    and lane indexing as a no-op), so array code can be run once on symbols to record
+    itself. Operands that are not symbols are constants of one word."""
+
+    __array_ufunc__ = None  # numpy defers to the reflected operators below
+    __slots__ = ("b", "reg")
+
+    def __init__(self, builder: ProgramBuilder, reg: Reg) -> None:
+        self.b = builder
+        self.reg = reg
+
+    def _reg(self, other: object) -> Reg:
+        if isinstance(other, Sym):
+            return other.reg
+        value = np.asarray(other)
+        if value.size != 1:
+            raise RingShapeError("a constant operand of a symbolic word must be one word")
+        return self.b.input(value.astype(np.uint64).reshape(()))
+
+    def _make(self, reg: Reg) -> Sym:
+        return Sym(self.b, reg)
+
+    def __and__(self, other: object) -> Sym:
+        return self._make(self.b.and_(self.reg, self._reg(other)))
+
+    __rand__ = __and__
+
+    def __or__(self, other: object) -> Sym:
+        return self._make(self.b.or_(self.reg, self._reg(other)))
+
+    __ror__ = __or__
+
+    def __xor__(self, other: object) -> Sym:
+        return self._make(self.b.xor(self.reg, self._reg(other)))
+
+    __rxor__ = __xor__
+
+    def __add__(self, other: object) -> Sym:
+        return self._make(self.b.add(self.reg, self._reg(other)))
+
+    __radd__ = __add__
+
+    def __mul__(self, other: object) -> Sym:
+        return self._make(self.b.mul(self.reg, self._reg(other)))
+
+    __rmul__ = __mul__
+
+    def __sub__(self, other: object) -> Sym:
+        return self._make(self.b.sub(self.reg, self._reg(other)))
+
+    def __rsub__(self, other: object) -> Sym:
+        return self._make(self.b.sub(self._reg(other), self.reg))
+
+    def __invert__(self) -> Sym:
+        return self._make(self.b.not_(self.reg))
+
+    def __rshift__(self, count: object) -> Sym:
+        return self._make(self.b.shift(self.reg, int(np.asarray(count))))
+
+    def __lshift__(self, count: object) -> Sym:
+        return self._make(self.b.shift(self.reg, -int(np.asarray(count))))
+
+    def __getitem__(self, _: object) -> Sym:
+        return self

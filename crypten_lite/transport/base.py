@@ -100,6 +100,10 @@ class Communicator(ABC):
     def _post(self, dst: int, seq: int, payload: npt.NDArray[np.generic]) -> None:
         """Deliver ``payload`` to ``dst`` under sequence number ``seq`` (non-blocking)."""
 
+    def _post_owned(self, dst: int, seq: int, payload: npt.NDArray[np.generic]) -> None:
+        """:meth:`_post` for an array the sender gave up (default: the same)."""
+        self._post(dst, seq, payload)
+
     @abstractmethod
     def _take(self, src: int, seq: int, timeout_s: float) -> npt.NDArray[np.generic]:
         """Wait for message ``seq`` from ``src``; raise ``PeerTimeoutError``/``PeerLostError``."""
@@ -115,8 +119,10 @@ class Communicator(ABC):
                 f"(ranks 0..{self.world_size}, dealer {self.world_size})"
             )
 
-    def send(self, dst: int, payload: npt.NDArray[np.generic]) -> None:
-        """Send one array to ``dst``; does not wait for the receiver."""
+    def send(self, dst: int, payload: npt.NDArray[np.generic], *, owned: bool = False) -> None:
+        """Send one array to ``dst``; does not wait for the receiver. ``owned``: the caller
+        hands the array over and never touches it again, so an in-process transport may
+        deliver it without a defensive copy."""
         self._check_peer(dst, "destination")
         array = np.asarray(payload)
         if array.dtype not in ALLOWED_DTYPES:
@@ -126,7 +132,10 @@ class Communicator(ABC):
         start = time.perf_counter()
         seq = self._send_seq.get(dst, 0)
         self._send_seq[dst] = seq + 1
-        self._post(dst, seq, array)
+        if owned:
+            self._post_owned(dst, seq, array)
+        else:
+            self._post(dst, seq, array)
         self.stats.bytes_sent += array.nbytes
         self.stats.messages += 1
         self.stats.seconds += time.perf_counter() - start

@@ -73,5 +73,8 @@ class InProcessCommunicator(Communicator):
     def _post(self, dst: int, seq: int, payload: npt.NDArray[np.generic]) -> None:
         self._hub.post(self.rank, dst, seq, np.array(payload, copy=True))
 
+    def _post_owned(self, dst: int, seq: int, payload: npt.NDArray[np.generic]) -> None:
+        self._hub.post(self.rank, dst, seq, payload)
+
     def _take(self, src: int, seq: int, timeout_s: float) -> npt.NDArray[np.generic]:
         return self._hub.take(src, self.rank, seq, timeout_s)

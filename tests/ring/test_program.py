@@ -19,6 +19,7 @@ _PY_OPS = {
     Op.ADD: lambda a, b: (a + b) & MASK,
     Op.SUB: lambda a, b: (a - b) & MASK,
     Op.MUL: lambda a, b: (a * b) & MASK,
+    Op.OR: lambda a, b: a | b,
 }
 
 
@@ -34,7 +35,7 @@ def _random_program(data, n_inputs: int, length: int):
     regs = [builder.input(a) for a in arrays]
     values = [[int(a[i % a.size]) for i in range(n)] for a in arrays]
     for _ in range(length):
-        op = Op(data.draw(st.integers(0, 7)))
+        op = Op(data.draw(st.integers(0, 8)))
         i = data.draw(st.integers(0, len(regs) - 1))
         j = data.draw(st.integers(0, len(regs) - 1))
         if op in (Op.SHR, Op.SHL):
