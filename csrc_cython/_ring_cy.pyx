@@ -95,23 +95,24 @@ def bits_unpack(a):
     return out.reshape(tuple(np.shape(a)) + (64,))
 
 
+cdef extern from "bit_stream.h":
+    void bs_gather(const uint64_t* words, Py_ssize_t n, const int64_t* pos, Py_ssize_t k,
+                   uint8_t* dst) noexcept nogil
+    void bs_scatter(const uint8_t* src, Py_ssize_t nbytes, Py_ssize_t n, const int64_t* pos,
+                    Py_ssize_t k, uint64_t* out) noexcept nogil
+
+
 def gather_bits(words, positions):
     """Bits ``positions`` of every word as a little-endian bit stream (see ``_ring_np``)."""
     cdef cnp.ndarray[uint64_t, ndim=1, mode="c"] flat = np.ascontiguousarray(words, dtype=np.uint64).reshape(-1)
     cdef cnp.ndarray[int64_t, ndim=1, mode="c"] pos = np.ascontiguousarray(positions, dtype=np.int64)
     cdef Py_ssize_t n = flat.shape[0], k = pos.shape[0]
-    out = np.zeros((n * k + 7) // 8, dtype=np.uint8)
+    out = np.empty((n * k + 7) // 8, dtype=np.uint8)
     cdef uint8_t* dst = <uint8_t*> cnp.PyArray_DATA(out)
     cdef const uint64_t* src = <const uint64_t*> cnp.PyArray_DATA(flat)
     cdef const int64_t* p = <const int64_t*> cnp.PyArray_DATA(pos)
-    cdef Py_ssize_t i, j, bit = 0
-    cdef uint64_t v
     with nogil:
-        for i in range(n):
-            v = src[i]
-            for j in range(k):
-                dst[bit >> 3] |= <uint8_t>(((v >> p[j]) & 1) << (bit & 7))
-                bit += 1
+        bs_gather(src, n, p, k, dst)
     return out
 
 
@@ -122,22 +123,14 @@ def scatter_bits(stream, Py_ssize_t count, positions):
     cdef Py_ssize_t k = pos.shape[0]
     if packed.shape[0] * 8 < count * k:
         raise ValueError("bit stream too short")
-    out = np.zeros(count, dtype=np.uint64)
+    out = np.empty(count, dtype=np.uint64)
     cdef uint64_t* dst = <uint64_t*> cnp.PyArray_DATA(out)
     cdef const uint8_t* src = <const uint8_t*> cnp.PyArray_DATA(packed)
     cdef const int64_t* p = <const int64_t*> cnp.PyArray_DATA(pos)
-    cdef Py_ssize_t i, j, bit = 0
-    cdef uint64_t v
+    cdef Py_ssize_t nbytes = packed.shape[0]
     with nogil:
-        for i in range(count):
-            v = 0
-            for j in range(k):
-                v |= (<uint64_t>((src[bit >> 3] >> (bit & 7)) & 1)) << p[j]
-                bit += 1
-            dst[i] = v
+        bs_scatter(src, nbytes, count, p, k, dst)
     return out
-
-
 
 cdef extern from "word_program.h":
     enum: WP_BLOCK

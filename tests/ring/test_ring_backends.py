@@ -94,3 +94,18 @@ def test_bit_gather_and_scatter_agree(words, positions):
     mask = np.uint64(sum({1 << p for p in positions}))
     if len(set(positions)) == len(positions):
         np.testing.assert_array_equal(back, words & mask)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    hnp.arrays(np.uint64, st.integers(0, 300), elements=EDGE_OR_ANY),
+    st.sets(st.integers(0, 63), min_size=1, max_size=63),
+)
+def test_bit_gather_and_scatter_agree_on_ascending_positions(words, positions):
+    """Ascending positions take the compress/expand fast path: same stream, same words,
+    across the 64-bit flushes of long streams."""
+    pos = np.array(sorted(positions), dtype=np.int64)
+    stream = cy.gather_bits(words, pos)
+    np.testing.assert_array_equal(stream, _ring_np.gather_bits(words, pos))
+    back = cy.scatter_bits(stream, words.size, pos)
+    np.testing.assert_array_equal(back, words & np.uint64(sum(1 << p for p in positions)))
