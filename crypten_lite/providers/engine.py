@@ -67,7 +67,12 @@ class DealerEngine:
             {c.name: s.ring_elements(c.shape) for c in derived} for s in self._streams[: n - 1]
         ]
         values = {c.name: combine(c.form, [d[c.name] for d in free_draws]) for c in free}
-        derived_values = KINDS[kind].derive(values, params, self._private)
+        spec = KINDS[kind]
+        if spec.corrections is not None:
+            fused = spec.corrections(values, params, self._private, derived_draws)
+            if fused is not None:
+                return fused
+        derived_values = spec.derive(values, params, self._private)
         sizes = [int(np.prod(c.shape, dtype=np.int64)) for c in derived]
         flat = np.empty(sum(sizes), dtype=np.uint64)
         start = 0

@@ -50,10 +50,16 @@ class Component:
 
 @dataclass(frozen=True)
 class KindSpec:
-    """``layout(params) -> (free, derived)``; ``derive(free_values, params, private_prg)``."""
+    """``layout(params) -> (free, derived)``; ``derive(free_values, params, private_prg)``.
+    ``corrections(free_values, params, private_prg, other_draws)``, where given, computes
+    the last party's flat reply directly (derived values minus, or XOR, the other parties'
+    draws, in layout order), or returns None to fall back to ``derive``."""
 
     layout: Callable[[Params], tuple[list[Component], list[Component]]]
     derive: Callable[[dict[str, U64], Params, AesCtrPrg], dict[str, U64]]
+    corrections: (
+        Callable[[dict[str, U64], Params, AesCtrPrg, list[dict[str, U64]]], U64 | None] | None
+    ) = None
 
 
 def _bilinear(
@@ -251,6 +257,41 @@ def _mono_derive(v: dict[str, U64], p: Params, _private: AesCtrPrg) -> dict[str,
     return out
 
 
+def _mono_corrections(
+    v: dict[str, U64], p: Params, _private: AesCtrPrg, others: list[dict[str, U64]]
+) -> U64 | None:
+    """The reply of a ``"monomials"`` request as one word program: each derived row is
+    computed and completed against the other parties' draws in the same pass, straight into
+    the reply buffer. None when an arithmetic group packs several lanes per word."""
+    groups = _mono_groups(p)
+    if any(form == MONO_ARITH and stride != 64 for form, stride, _ in groups):
+        return None
+    sources = {i: v[f"s{i}"] for i in range(1, p[1][1] + 1)}
+    builder = ProgramBuilder()
+    rows: list[Reg] = []
+    if p[1][0]:
+        sources[0] = v["r"]
+        rows.append(_completed(builder, builder.input(v["r"]), [d["r_bin"] for d in others], True))
+    for g, (form, stride, monos) in enumerate(groups):
+        binary = form == MONO_BINARY
+        made = (
+            _binary_program(builder, sources, stride, monos)
+            if binary
+            else _arith_program(builder, v, sources, monos)
+        )
+        for i, reg in enumerate(made):
+            draws = [d[f"m{g}"][i].reshape(-1) for d in others]
+            rows.append(_completed(builder, reg, draws, binary))
+    return run_program(builder.build(rows), builder.inputs, p[0][0]).reshape(-1)
+
+
+def _completed(builder: ProgramBuilder, value: Reg, draws: list[U64], binary: bool) -> Reg:
+    for draw in draws:
+        other = builder.input(draw)
+        value = builder.xor(value, other) if binary else builder.sub(value, other)
+    return value
+
+
 def _bit_reg(builder: ProgramBuilder, sources: dict[int, U64], src: int, pos: int) -> Reg:
     return builder.shift(builder.input(sources[src]), pos)
 
@@ -320,7 +361,7 @@ KINDS: dict[str, KindSpec] = {
     "and": KindSpec(_and_layout, lambda v, p, _: {"c": v["a"] & v["b"]}),
     "bit": KindSpec(_bit_layout, _bit_derive),
     "mask": KindSpec(_mask_layout, lambda v, p, _: {"r_bin": v["r"]}),
-    "monomials": KindSpec(_mono_layout, _mono_derive),
+    "monomials": KindSpec(_mono_layout, _mono_derive, _mono_corrections),
 }
 _KIND_CODES = {name: code for code, name in enumerate(sorted(KINDS), start=1)}
 _CODE_KINDS = {code: name for name, code in _KIND_CODES.items()}

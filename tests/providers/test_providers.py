@@ -114,3 +114,28 @@ def test_a_malformed_request_fails_the_job_with_a_clear_error():
 
     with pytest.raises(PartyFailure, match="unknown kind code"):
         run_parties(job, 2, timeout_s=10)
+
+
+@pytest.mark.parametrize("parties", [2, 3])
+@pytest.mark.parametrize("fn", ["ltz", "select", "mul_ltz", "eqz"])
+def test_fused_monomial_reply_equals_derive_then_complete(monkeypatch, parties, fn):
+    """The one-pass reply of a "monomials" request (derived rows completed against the
+    other parties' draws in one program) is the reply of derive-then-subtract, word for
+    word."""
+    import dataclasses
+
+    from crypten_lite.protocols import comparison
+    from crypten_lite.providers import kinds
+    from crypten_lite.providers.engine import DealerEngine
+    from crypten_lite.ring.prg import AesCtrPrg
+
+    params = ((257,), *comparison._params_tail(fn))
+
+    def engine() -> DealerEngine:
+        streams = [AesCtrPrg.from_seed(bytes([k]) * 32) for k in range(parties)]
+        return DealerEngine(streams, AesCtrPrg.from_seed(b"p" * 32))
+
+    fused = engine().corrections_flat("monomials", params)
+    spec = dataclasses.replace(kinds.KINDS["monomials"], corrections=None)
+    monkeypatch.setitem(kinds.KINDS, "monomials", spec)
+    np.testing.assert_array_equal(fused, engine().corrections_flat("monomials", params))
