@@ -1,7 +1,7 @@
 """Selections and maxima on raw arithmetic shares, built on the 3-round comparisons of
 :mod:`crypten_lite.protocols.comparison`: relu (and relu with its mask), clamp, the max/min
-tournament (optionally keeping its comparison bits to route a gradient back down), the
-one-hot of the first maximum, and max pooling (local window unfold, tournament, and the
+tournament (optionally keeping its comparison bits to route a gradient, or the one-hot of
+the first maximum, back down), and max pooling (local window unfold, tournament, and the
 local scatter-add of window gradients).
 
 Comparison bits are integer 0/1 sharings (not fixed point): a Beaver product of a
@@ -23,7 +23,6 @@ __all__ = [
     "PoolGeometry",
     "TournamentRoute",
     "clamp",
-    "first_hit",
     "max_pool2d",
     "max_pool2d_backward",
     "max_pool2d_route",
@@ -88,8 +87,9 @@ def clamp(ctx: ProtocolContext, x: U64, below: U64 | None, above: U64 | None) ->
 # -- tournament ----------------------------------------------------------------------------
 class TournamentRoute:
     """The comparison bits of a tournament along one axis, to route a gradient back to the
-    winners. Level ``l`` holds ``[right operand strictly better]`` per pair (integer 0/1
-    sharing): 1 sends the pair's gradient to the right operand, 0 (also ties) to the left.
+    winners. Level ``l`` holds ``[right operand strictly better]`` per pair of neighbours
+    (integer 0/1 sharing): 1 sends the pair's gradient to the right operand, 0 (also ties)
+    to the left, so a value routed down lands on the FIRST best position.
     """
 
     __slots__ = ("_batch", "_bits", "axis", "length")
@@ -120,8 +120,18 @@ class TournamentRoute:
             half = bit.shape[-1]
             best, rest = g[..., :half], g[..., half:]
             right = beaver.mul(ctx, _flat(best), _flat(bit)).reshape(bit.shape)
-            g = np.concatenate([best - right, right, rest], axis=-1)
+            pairs = np.empty((*bit.shape[:-1], 2 * half), dtype=np.uint64)
+            pairs[..., 0::2], pairs[..., 1::2] = best - right, right
+            g = np.concatenate([pairs, rest], axis=-1)
         return np.moveaxis(g, -1, self.axis)
+
+    def one_hot(self, ctx: ProtocolContext) -> U64:
+        """Integer one-hot of the first best position along the axis (the input's shape):
+        a public 1 routed down the same bits, :attr:`levels` rounds, no comparison."""
+        ones = np.zeros(self._batch, dtype=np.uint64)
+        if ctx.rank == 0:
+            ones += np.uint64(1)
+        return self.backward(ctx, ones)
 
 
 def _tournament(
@@ -129,9 +139,9 @@ def _tournament(
 ) -> tuple[U64, list[U64]]:
     moved = np.moveaxis(x, axis, -1)
     bits: list[U64] = []
-    while moved.shape[-1] > 1:
+    while moved.shape[-1] > 1:  # neighbours pair up: a left operand precedes its right one
         half = moved.shape[-1] // 2
-        a, b = moved[..., :half], moved[..., half : 2 * half]
+        a, b = moved[..., 0 : 2 * half : 2], moved[..., 1 : 2 * half : 2]
         diff = (a - b) if want_max else (b - a)
         flat = _flat(diff)
         if keep:  # relu keeping its bit [diff < 0] = [b better than a]
@@ -146,9 +156,10 @@ def _tournament(
 
 
 def tournament(ctx: ProtocolContext, x: U64, axis: int, want_max: bool) -> U64:
-    """Max (or min) along ``axis`` (non-negative) by pairwise reduction, ``max(a, b) = b +
-    relu(a - b)``: ``ceil(log2 n)`` levels of one relu each (all pairs of a level in one
-    call), 4 rounds per level (3 with ``min_rounds``)."""
+    """Max (or min) along ``axis`` (non-negative) by pairwise reduction of neighbours,
+    ``max(a, b) = b + relu(a - b)``: ``ceil(log2 n)`` levels of one relu each (all pairs of
+    a level, over every other axis, in one call), 4 rounds per level (3 with
+    ``min_rounds``)."""
     return _tournament(ctx, x, axis, want_max, keep=False)[0]
 
 
@@ -156,19 +167,10 @@ def tournament_route(
     ctx: ProtocolContext, x: U64, axis: int, want_max: bool
 ) -> tuple[U64, TournamentRoute]:
     """:func:`tournament` keeping each level's bit (same values; 4 rounds per level, also
-    with ``min_rounds``; without it the same shares and traffic as :func:`tournament`)."""
+    with ``min_rounds``; without it the same traffic as :func:`tournament`: the bit comes
+    with the relu from one ``select_ltz``)."""
     values, bits = _tournament(ctx, x, axis, want_max, keep=True)
     return values, TournamentRoute(bits, axis, x.shape[axis], values.shape)
-
-
-def first_hit(ctx: ProtocolContext, x: U64, values: U64, axis: int) -> U64:
-    """Integer one-hot of the first position along ``axis`` equal to ``values`` (``x``'s
-    shape without ``axis``): ``[x == v]`` (3 rounds), the first hit kept by ``[prefix count
-    == 0]`` (3 rounds) and one Beaver product of integers (1 round): 7 rounds."""
-    hits = comparison.eqz(ctx, _flat(x - np.expand_dims(values, axis))).reshape(x.shape)
-    before = np.cumsum(hits, axis=axis, dtype=np.uint64) - hits
-    first = comparison.eqz(ctx, _flat(before)).reshape(x.shape)
-    return beaver.mul(ctx, _flat(hits), _flat(first)).reshape(x.shape)
 
 
 # -- max pooling ---------------------------------------------------------------------------

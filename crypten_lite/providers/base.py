@@ -3,8 +3,10 @@ the last party only) obtain the corrections for the derived components.
 
 Requests are issued when a protocol asks for randomness and the corrections are collected
 lazily, the first time a derived share is read, so the dealer's round trip overlaps the
-protocol's own communication round instead of adding one. Pending requests are settled in the
-order they were made, which is the order the dealer answers them.
+protocol's own communication round instead of adding one. A large reply comes in parts
+(``engine.reply_parts``) and a read waits only for the part holding its component, so a
+protocol's first level runs while the last level's randomness is still in flight. Pending
+requests are settled in the order they were made, which is the order the dealer answers them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections import deque
 import numpy as np
 import numpy.typing as npt
 
-from crypten_lite.providers.engine import layout_of
+from crypten_lite.providers.engine import layout_of, reply_parts
 from crypten_lite.providers.kinds import Params
 from crypten_lite.ring.prg import AesCtrPrg
 
@@ -32,8 +34,9 @@ class CorrectionSource(ABC):
         """Start producing the corrections of one request (non-blocking where possible)."""
 
     @abstractmethod
-    def collect(self, kind: str, params: Params) -> dict[str, U64]:
-        """The corrections of the oldest outstanding request (must be ``(kind, params)``)."""
+    def collect_part(self, kind: str, params: Params, part: int) -> dict[str, U64]:
+        """Part ``part`` (``engine.reply_parts``) of the oldest outstanding request's
+        corrections (must be ``(kind, params)``); parts are collected in order."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Tell the source no more requests will come."""
@@ -47,15 +50,21 @@ class Correlation:
         self.kind = kind
         self.params = params
         self._shares = shares
-        self.settled = provider.source is None
+        self._parts = len(reply_parts(kind, params)) if provider.source is not None else 0
+        self.next_part = 0
+        self.settled = self._parts == 0
 
-    def _settle(self, corrections: dict[str, U64]) -> None:
+    def has(self, name: str) -> bool:
+        return name in self._shares
+
+    def settle_part(self, corrections: dict[str, U64]) -> None:
         self._shares.update(corrections)
-        self.settled = True
+        self.next_part += 1
+        self.settled = self.next_part == self._parts
 
     def __getitem__(self, name: str) -> U64:
         if name not in self._shares:
-            self._provider.settle_through(self)
+            self._provider.settle_through(self, name)
         return self._shares[name]
 
     def __repr__(self) -> str:
@@ -95,23 +104,33 @@ class Provider:
             self._pending.append(correlation)
         return correlation
 
-    def settle_through(self, target: Correlation) -> None:
-        """Collect corrections for every pending request up to and including ``target``."""
-        if self.source is None:
+    def settle_through(self, target: Correlation, name: str) -> None:
+        """Collect the corrections of every pending request older than ``target``, then
+        ``target``'s parts up to the one holding ``name``."""
+        source = self.source
+        if source is None:
             raise KeyError("correlation component missing")  # pragma: no cover - invariant
         while self._pending:
-            oldest = self._pending.popleft()
-            oldest._settle(self.source.collect(oldest.kind, oldest.params))
+            oldest = self._pending[0]
+            while not oldest.settled and not (oldest is target and oldest.has(name)):
+                part = source.collect_part(oldest.kind, oldest.params, oldest.next_part)
+                oldest.settle_part(part)
+            if oldest.settled:
+                self._pending.popleft()
             if oldest is target:
                 return
 
     def close(self) -> None:
         """Settle outstanding requests and release the source."""
-        if self.source is not None:
+        source = self.source
+        if source is not None:
             while self._pending:
                 oldest = self._pending.popleft()
-                oldest._settle(self.source.collect(oldest.kind, oldest.params))
-            self.source.close()
+                while not oldest.settled:
+                    oldest.settle_part(
+                        source.collect_part(oldest.kind, oldest.params, oldest.next_part)
+                    )
+            source.close()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(rank={self.rank}, requests={self.requests})"

@@ -15,8 +15,14 @@ import numpy.typing as npt
 
 from crypten_lite.errors import ProtocolError
 from crypten_lite.providers.base import CorrectionSource, Provider
-from crypten_lite.providers.engine import DealerEngine, layout_of
-from crypten_lite.providers.kinds import CLOSE_CODE, Params, decode_request, encode_request
+from crypten_lite.providers.engine import DealerEngine, reply_parts
+from crypten_lite.providers.kinds import (
+    CLOSE_CODE,
+    Component,
+    Params,
+    decode_request,
+    encode_request,
+)
 from crypten_lite.ring.prg import AesCtrPrg
 from crypten_lite.transport.base import Communicator
 
@@ -26,14 +32,13 @@ U64 = npt.NDArray[np.uint64]
 _LOG = logging.getLogger(__name__)
 
 
-def _unpack_corrections(kind: str, params: Params, flat: U64) -> dict[str, U64]:
-    _, derived = layout_of(kind, params)
-    sizes = [int(np.prod(c.shape, dtype=np.int64)) for c in derived]
+def _unpack_part(kind: str, part: list[Component], flat: U64) -> dict[str, U64]:
+    sizes = [int(np.prod(c.shape, dtype=np.int64)) for c in part]
     if flat.dtype != np.uint64 or flat.ndim != 1 or flat.size != sum(sizes):
         raise ProtocolError(f"dealer reply for {kind!r} has the wrong size or dtype")
     out: dict[str, U64] = {}
     start = 0
-    for comp, size in zip(derived, sizes, strict=True):
+    for comp, size in zip(part, sizes, strict=True):
         out[comp.name] = flat[start : start + size].reshape(comp.shape)
         start += size
     return out
@@ -48,9 +53,10 @@ class _DealerLink(CorrectionSource):
     def request(self, kind: str, params: Params) -> None:
         self._comm.send(self._comm.dealer_rank, encode_request(kind, params))
 
-    def collect(self, kind: str, params: Params) -> dict[str, U64]:
+    def collect_part(self, kind: str, params: Params, part: int) -> dict[str, U64]:
         reply = self._comm.recv(self._comm.dealer_rank)
-        return _unpack_corrections(kind, params, np.asarray(reply, dtype=np.uint64))
+        components = reply_parts(kind, params)[part]
+        return _unpack_part(kind, components, np.asarray(reply))
 
     def close(self) -> None:
         self._comm.send(self._comm.dealer_rank, np.array([CLOSE_CODE], dtype=np.int64))
@@ -91,5 +97,10 @@ def run_dealer(comm: Communicator, seeds: list[bytes]) -> int:
             _LOG.debug("dealer: close after %d requests", served)
             return served
         kind, params = request
-        comm.send(last, engine.corrections_flat(kind, params), owned=True)
+        flat = engine.corrections_flat(kind, params)
+        start = 0
+        for part in reply_parts(kind, params):  # the first part leaves while the rest waits
+            stop = start + sum(int(np.prod(c.shape, dtype=np.int64)) for c in part)
+            comm.send(last, flat[start:stop], owned=True)
+            start = stop
         served += 1

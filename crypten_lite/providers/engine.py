@@ -18,10 +18,13 @@ from crypten_lite.providers.kinds import KINDS, Component, Params
 from crypten_lite.ring.prg import AesCtrPrg
 from crypten_lite.sharing import ARITHMETIC, combine
 
-__all__ = ["MAX_ELEMENTS", "DealerEngine", "layout_of"]
+__all__ = ["MAX_ELEMENTS", "REPLY_PART_WORDS", "DealerEngine", "layout_of", "reply_parts"]
 
 U64 = npt.NDArray[np.uint64]
 MAX_ELEMENTS = 1 << 28  # per component; a request above this is refused as malformed
+#: A dealer reply is cut into messages at component boundaries once a message holds this
+#: many words (1 MiB): party N-1 starts on the first components while the rest are in flight.
+REPLY_PART_WORDS = 1 << 17
 
 
 def layout_of(kind: str, params: Params) -> tuple[list[Component], list[Component]]:
@@ -36,6 +39,22 @@ def layout_of(kind: str, params: Params) -> tuple[list[Component], list[Componen
         if int(np.prod(comp.shape, dtype=np.int64)) > MAX_ELEMENTS:
             raise ProtocolError(f"request for kind {kind!r} exceeds {MAX_ELEMENTS} elements")
     return free, derived
+
+
+def reply_parts(kind: str, params: Params) -> list[list[Component]]:
+    """The derived components of a reply, grouped into the messages that carry them:
+    consecutive components, a message closed once it holds ``REPLY_PART_WORDS`` words (the
+    same rule on the dealer and on party N-1, from the request alone)."""
+    _, derived = layout_of(kind, params)
+    parts: list[list[Component]] = [[]]
+    words = 0
+    for comp in derived:
+        if words >= REPLY_PART_WORDS:
+            parts.append([])
+            words = 0
+        parts[-1].append(comp)
+        words += int(np.prod(comp.shape, dtype=np.int64))
+    return parts if derived else []
 
 
 class DealerEngine:

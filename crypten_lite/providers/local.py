@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crypten_lite.providers.base import CorrectionSource, Provider
-from crypten_lite.providers.engine import DealerEngine
+from crypten_lite.providers.engine import DealerEngine, reply_parts
 from crypten_lite.providers.kinds import Params
 from crypten_lite.ring.prg import AesCtrPrg
 
@@ -34,8 +34,13 @@ class _LocalEngine(CorrectionSource):
     def request(self, kind: str, params: Params) -> None:
         self._ready.append(self._engine.corrections(kind, params))
 
-    def collect(self, kind: str, params: Params) -> dict[str, U64]:
-        return self._ready.pop(0)
+    def collect_part(self, kind: str, params: Params, part: int) -> dict[str, U64]:
+        parts = reply_parts(kind, params)
+        ready = self._ready[0]
+        out = {c.name: ready[c.name] for c in parts[part]}
+        if part == len(parts) - 1:
+            self._ready.pop(0)
+        return out
 
 
 class InsecureLocalDealer(Provider):

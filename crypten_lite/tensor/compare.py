@@ -277,18 +277,13 @@ class CompareMixin(TensorStubs):
         if dim is None:
             return self.reshape(-1)._tournament(0, want_max)
         axis = self._axis(dim)
-        values = self._tournament(axis, want_max)
-        one_hot = self._one_hot_of(values, axis)
+        shares, route = maxima.tournament_route(self.session, self._share, axis, want_max)
+        values = self._wrap(shares)
+        one_hot = self._bit_tensor(route.one_hot(self.session))
         if keepdim:
             return values._wrap(np.expand_dims(values._share, axis), names=self.names), one_hot
         reduced = self.names[:axis] + self.names[axis + 1 :]
         return values._wrap(values._share, names=reduced), one_hot
-
-    def _one_hot_of(self, values: MPCTensor, axis: int) -> MPCTensor:
-        """First position equal to ``values`` along ``axis``: ``[x == v]`` (3 rounds), then
-        keep the first hit with ``[prefix count == 0]`` (3 rounds) and one Beaver product of
-        integers (1 round)."""
-        return self._bit_tensor(maxima.first_hit(self.session, self._share, values._share, axis))
 
     def _hot_to_index(self, hot: MPCTensor, dim: int | str, keepdim: bool) -> MPCTensor:
         """CrypTen's ``_one_hot_to_index``: ``sum_i i hot_i`` along ``dim`` (local)."""

@@ -139,3 +139,30 @@ def test_fused_monomial_reply_equals_derive_then_complete(monkeypatch, parties, 
     spec = dataclasses.replace(kinds.KINDS["monomials"], corrections=None)
     monkeypatch.setitem(kinds.KINDS, "monomials", spec)
     np.testing.assert_array_equal(fused, engine().corrections_flat("monomials", params))
+
+
+@pytest.mark.parametrize("provider", ["TrustedDealer", "InsecureLocalDealer"])
+def test_replies_in_parts_settle_out_of_order_reads(provider):
+    """A large reply arrives in several messages; reading a later request's first component
+    settles every older request whole, and each request's components still match its own
+    free draws (r_bin is r)."""
+    from crypten_lite.protocols import comparison
+    from crypten_lite.providers.engine import REPLY_PART_WORDS, reply_parts
+
+    n = 3 * REPLY_PART_WORDS // 4
+    params = ((n,), *comparison._params_tail("ltz"))
+    assert len(reply_parts("monomials", params)) == 3
+
+    def job(session):
+        first = session.provider.get("monomials", params)
+        second = session.provider.get("monomials", params)
+        order = [second["r_bin"], first["m2"], first["r_bin"], second["m2"]]
+        del order
+        out = []
+        for corr in (first, second):
+            r = reveal(session.comm, corr["r"])
+            r_bin = reveal(session.comm, corr["r_bin"], kind="binary")
+            out.append(bool(np.array_equal(r, r_bin)))
+        return out
+
+    assert run_parties(job, 2, provider=provider) == [[True, True]] * 2

@@ -215,3 +215,26 @@ def test_comparison_type_errors():
         return True
 
     assert run_parties(job, 2) == [True, True]
+
+
+@pytest.mark.parametrize("world_size", WORLDS)
+def test_argmax_one_hot_comes_from_the_tournament_bits(world_size):
+    """The one-hot routes a public 1 down the tournament's own bits: ceil(log2 n) product
+    rounds after the 4-round levels, no equality test; ties resolve to the first maximum
+    even when they sit in different halves (neighbours pair up)."""
+    a = np.zeros((3, 13))
+    a[0, [2, 9]] = 5.0  # tie across the first level's pairs
+    a[1, :] = -1.0  # all equal
+    a[2, [12, 0]] = 2.0  # the unpaired last element ties the first
+
+    def job(session):
+        x = cl.cryptensor(a, src=0)
+        session.stats.reset()
+        _, hot = x.max(dim=1)
+        rounds = session.stats.snapshot().rounds
+        return hot.get_plain_text(), rounds
+
+    levels = int(np.ceil(np.log2(13)))
+    for hot, rounds in run_parties(job, world_size):
+        np.testing.assert_array_equal(hot, np.eye(13)[a.argmax(1)])
+        assert rounds == 4 * levels + levels
