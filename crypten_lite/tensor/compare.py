@@ -152,6 +152,7 @@ class CompareMixin(TensorStubs):
 
     def _diff(self, other: Any) -> MPCTensor:
         self._require_arith()
+        self._debug_compare("comparison", [self, other] if hasattr(other, "share") else [self])
         return self.sub(other)
 
     def _ltz_bits(self, share: U64) -> U64:
@@ -159,7 +160,10 @@ class CompareMixin(TensorStubs):
 
     # -- comparisons (3 rounds each) ---------------------------------------------------------
     def lt(self, other: Any) -> MPCTensor:
-        """``self < other`` as a shared fixed-point 0/1 tensor. 3 rounds."""
+        """``self < other`` as a shared fixed-point 0/1 tensor. 3 rounds. Exact for operands
+        in the representable range; beyond it the ring difference may wrap and the result
+        is the sign of the wrapped difference (``debug_range_check`` flags operands with
+        ``|x| > 2^(61 - f)``, 7 more rounds)."""
         d = self._diff(other)
         return d._bit_tensor(d._ltz_bits(d._share))
 
@@ -206,6 +210,7 @@ class CompareMixin(TensorStubs):
         ``min_rounds`` ``x - x [x < 0]``, fused): 4 rounds (3 with ``min_rounds``), no
         truncation."""
         self._require_arith()
+        self._debug_compare("relu", [self])
         flat = _flat(self._share)
         if self.session.config.min_rounds:
             out = maxima.relu(self.session, flat)
@@ -274,6 +279,7 @@ class CompareMixin(TensorStubs):
         self._require_arith()
         if self._share.size == 0:
             raise ValueError("max/min of an empty tensor")
+        self._debug_compare("max" if want_max else "min", [self])
         if dim is None:
             return self.reshape(-1)._tournament(0, want_max)
         axis = self._axis(dim)

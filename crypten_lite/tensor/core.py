@@ -267,6 +267,27 @@ class MPCTensor(ParityMixin, ApproxMixin, CompareMixin, ShapeMixin, LinearMixin)
             hint=f"products need |x y| < 2^{62 - 2 * self.precision}",
         )
 
+    def _debug_compare(self, op: str, operands: Sequence[MPCTensor]) -> None:
+        """With ``debug_range_check``: raise unless every element of ``operands`` has
+        ``|x| <= 2^(61 - f)`` (half the representable range), where a comparison's ring
+        difference cannot wrap. Outside it ``op`` still returns the sign of the difference
+        mod 2^64 (of the value itself for relu and max), which is wrong once the true
+        difference reaches 2^(63 - f). One batched check, 7 rounds, reveals one bit."""
+        if not self._session.config.debug_range_check:
+            return
+        flat = np.concatenate([lift(t._share).reshape(-1) for t in operands])
+        approximations.check_range(
+            self._session,
+            flat,
+            self.precision,
+            op,
+            None,
+            float(2.0 ** (61 - self.precision)),
+            absolute=True,
+            reason="an operand is too large, its comparison could wrap the ring: needs",
+            hint=f"comparisons need |x| <= 2^{61 - self.precision}",
+        )
+
     def _product_bound(self, terms: int = 1) -> float:
         """Largest safe operand magnitude of a private product with ``terms`` summed terms:
         ``sqrt(2^(62-2f) / terms)``."""

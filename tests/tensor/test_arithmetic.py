@@ -351,3 +351,27 @@ def test_debug_range_check_catches_a_product_that_wraps(world):
     squares, scaled = run_parties(fine, world, config=config)[0]
     np.testing.assert_allclose(squares, [1e4, 12.25], atol=1e-3)
     np.testing.assert_allclose(scaled, [1e5, -3.5e3], atol=1e-2)
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_debug_range_check_catches_comparisons_beyond_the_range(world):
+    """5 * 2^45 at precision 16 is 1.25 * 2^63 in the ring: it wraps to -0.75 * 2^63, so
+    ``z > 0`` answers 0 for a positive value; the debug check refuses the operand instead."""
+
+    def compare(session):
+        x = cl.cryptensor(np.array([2.0**45, 1.0]), src=0)
+        z = x + x + x + x + x
+        return [(z > 0).get_plain_text(), z.relu().get_plain_text(), z.max().get_plain_text()]
+
+    unchecked = run_parties(compare, world)[0]
+    np.testing.assert_array_equal(unchecked[0], [0.0, 1.0])  # the documented wrapped answer
+    with pytest.raises(PartyFailure, match="comparison could wrap the ring") as info:
+        run_parties(compare, world, config=SessionConfig(debug_range_check=True), timeout_s=30)
+    assert "comparisons need |x| <= 2^45" in next(iter(info.value.failures.values()))
+
+    def in_range(session):
+        x = cl.cryptensor(np.array([2.0**44, -3.0]), src=0)
+        return (x > 0).get_plain_text()
+
+    checked = run_parties(in_range, world, config=SessionConfig(debug_range_check=True))
+    np.testing.assert_array_equal(checked[0], [1.0, 0.0])
