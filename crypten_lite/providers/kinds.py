@@ -8,6 +8,7 @@ a flat int64 array (:func:`encode_request` / :func:`decode_request`), never pick
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ import numpy.typing as npt
 from crypten_lite import ring
 from crypten_lite.errors import ProtocolError
 from crypten_lite.ring.prg import AesCtrPrg
-from crypten_lite.ring.program import ProgramBuilder, Reg, run_program
+from crypten_lite.ring.program import Compiled, ProgramBuilder, Reg
 from crypten_lite.sharing import ARITHMETIC, BINARY
 
 __all__ = [
@@ -226,86 +227,111 @@ def _shifted(word: U64, pos: int) -> U64:
     return word >> np.uint64(pos) if pos >= 0 else word << np.uint64(-pos)
 
 
+def _source(builder: ProgramBuilder, src: int, pos: int) -> Reg:
+    """Bit ``pos`` of mask source ``src`` (0 = r) moved to the lane bases."""
+    return builder.shift(builder.placeholder(("v", "r" if src == 0 else f"s{src}")), pos)
+
+
+def _group_rows(
+    builder: ProgramBuilder, form: int, stride: int, monos: list[list[Ref]]
+) -> list[Reg]:
+    if form == MONO_BINARY:
+        return _binary_program(builder, stride, monos)
+    return _arith_program(builder, monos)
+
+
+@functools.lru_cache(maxsize=256)
+def _mono_program(tail: Params, n_others: int, complete: bool) -> Compiled | None:
+    """The word program of a ``"monomials"`` request (the parameters after ``(n,)``):
+    the rows of every single-lane group (``complete=False``, for :func:`_mono_derive`), or
+    the whole reply, ``r_bin`` then every group's rows, each completed against the other
+    parties' draws (``complete=True``; None if some arithmetic group packs lanes)."""
+    groups = _mono_groups(((0,), *tail))
+    packed = [form == MONO_ARITH and stride != 64 for form, stride, _ in groups]
+    if complete and any(packed):
+        return None
+    builder = ProgramBuilder()
+    rows: list[Reg] = []
+    if complete and tail[0][0]:
+        r = builder.placeholder(("v", "r"))
+        rows.append(_completed(builder, r, "r_bin", -1, n_others, True))
+    for g, (form, stride, monos) in enumerate(groups):
+        if packed[g]:
+            continue
+        for i, reg in enumerate(_group_rows(builder, form, stride, monos)):
+            if complete:
+                reg = _completed(builder, reg, f"m{g}", i, n_others, form == MONO_BINARY)
+            rows.append(reg)
+    return Compiled.of(builder, rows)
+
+
+def _completed(
+    builder: ProgramBuilder, value: Reg, name: str, row: int, n_others: int, binary: bool
+) -> Reg:
+    """``value`` minus (or XOR) every other party's draw of ``name[row]``."""
+    for k in range(n_others):
+        other = builder.placeholder(("o", k, name, row))
+        value = builder.xor(value, other) if binary else builder.sub(value, other)
+    return value
+
+
+def _resolver(v: dict[str, U64], others: list[dict[str, U64]]) -> Callable[[object], U64]:
+    def resolve(key: object) -> U64:
+        if not isinstance(key, tuple):
+            raise ProtocolError(f"unknown dealer program input {key!r}")
+        if key[0] == "v":
+            return v[key[1]]
+        _, k, name, row = key
+        draw = others[k][name]
+        return draw if row < 0 else draw[row].reshape(-1)
+
+    return resolve
+
+
 def _mono_derive(v: dict[str, U64], p: Params, _private: AesCtrPrg) -> dict[str, U64]:
-    """Every group's monomials as one fused word program (``ring.program``); arithmetic
-    groups with several lanes per word take the numpy path."""
+    """Every single-lane group's monomials from one cached word program
+    (``ring.program``); arithmetic groups with several lanes per word take numpy."""
     sources = {i: v[f"s{i}"] for i in range(1, p[1][1] + 1)}
     out: dict[str, U64] = {}
     if p[1][0]:
         sources[0] = out["r_bin"] = v["r"]
     n = p[0][0]
-    builder = ProgramBuilder()
-    regs: list[Reg] = []
-    shapes: list[tuple[str, tuple[int, ...]]] = []
+    program = _mono_program(p[1:], 0, False)
+    values = None if program is None else program.run(_resolver(v, []), n)
+    start = 0
     for g, (form, stride, monos) in enumerate(_mono_groups(p)):
         if form == MONO_ARITH and stride != 64:
             out[f"m{g}"] = _arith_lanes(v, sources, n, stride, monos)
             continue
-        made = (
-            _binary_program(builder, sources, stride, monos)
-            if form == MONO_BINARY
-            else _arith_program(builder, v, sources, monos)
-        )
-        regs += made
-        shapes.append((f"m{g}", (len(made), n) if form == MONO_BINARY else (len(made), n, 1)))
-    if regs:
-        values = run_program(builder.build(regs), builder.inputs, n)
-        start = 0
-        for name, shape in shapes:
-            out[name] = values[start : start + shape[0]].reshape(shape)
-            start += shape[0]
+        rows = -(-len(monos) // stride) if form == MONO_BINARY else len(monos)
+        if values is None:
+            raise ProtocolError("monomial program missing")  # pragma: no cover - invariant
+        block = values[start : start + rows]
+        out[f"m{g}"] = block if form == MONO_BINARY else block.reshape(rows, n, 1)
+        start += rows
     return out
 
 
 def _mono_corrections(
     v: dict[str, U64], p: Params, _private: AesCtrPrg, others: list[dict[str, U64]]
 ) -> U64 | None:
-    """The reply of a ``"monomials"`` request as one word program: each derived row is
-    computed and completed against the other parties' draws in the same pass, straight into
-    the reply buffer. None when an arithmetic group packs several lanes per word."""
-    groups = _mono_groups(p)
-    if any(form == MONO_ARITH and stride != 64 for form, stride, _ in groups):
+    """The reply of a ``"monomials"`` request from one cached word program: each derived
+    row is computed and completed against the other parties' draws in the same pass,
+    straight into the reply buffer. None when an arithmetic group packs several lanes."""
+    program = _mono_program(p[1:], len(others), True)
+    if program is None:
         return None
-    sources = {i: v[f"s{i}"] for i in range(1, p[1][1] + 1)}
-    builder = ProgramBuilder()
-    rows: list[Reg] = []
-    if p[1][0]:
-        sources[0] = v["r"]
-        rows.append(_completed(builder, builder.input(v["r"]), [d["r_bin"] for d in others], True))
-    for g, (form, stride, monos) in enumerate(groups):
-        binary = form == MONO_BINARY
-        made = (
-            _binary_program(builder, sources, stride, monos)
-            if binary
-            else _arith_program(builder, v, sources, monos)
-        )
-        for i, reg in enumerate(made):
-            draws = [d[f"m{g}"][i].reshape(-1) for d in others]
-            rows.append(_completed(builder, reg, draws, binary))
-    return run_program(builder.build(rows), builder.inputs, p[0][0]).reshape(-1)
+    return program.run(_resolver(v, others), p[0][0]).reshape(-1)
 
 
-def _completed(builder: ProgramBuilder, value: Reg, draws: list[U64], binary: bool) -> Reg:
-    for draw in draws:
-        other = builder.input(draw)
-        value = builder.xor(value, other) if binary else builder.sub(value, other)
-    return value
-
-
-def _bit_reg(builder: ProgramBuilder, sources: dict[int, U64], src: int, pos: int) -> Reg:
-    return builder.shift(builder.input(sources[src]), pos)
-
-
-def _binary_program(
-    builder: ProgramBuilder, sources: dict[int, U64], stride: int, monos: list[list[Ref]]
-) -> list[Reg]:
+def _binary_program(builder: ProgramBuilder, stride: int, monos: list[list[Ref]]) -> list[Reg]:
     lanes = np.uint64(sum(1 << (stride * k) for k in range(64 // stride)))
     words: list[Reg | None] = [None] * (-(-len(monos) // stride))
     lane_reg = builder.input(np.array(lanes, dtype=np.uint64))
     for q, mono in enumerate(monos):
         acc = lane_reg
         for _, src, pos in mono:
-            acc = builder.and_(acc, _bit_reg(builder, sources, src, pos))
+            acc = builder.and_(acc, _source(builder, src, pos))
         placed = builder.shift(acc, -(q % stride))
         word = words[q // stride]
         words[q // stride] = placed if word is None else builder.xor(word, placed)
@@ -316,18 +342,16 @@ _ONE = np.array(1, dtype=np.uint64)
 _TWO = np.array(2, dtype=np.uint64)
 
 
-def _arith_program(
-    builder: ProgramBuilder, v: dict[str, U64], sources: dict[int, U64], monos: list[list[Ref]]
-) -> list[Reg]:
+def _arith_program(builder: ProgramBuilder, monos: list[list[Ref]]) -> list[Reg]:
     one, two = builder.input(_ONE), builder.input(_TWO)
     out = []
     for mono in monos:
         acc: Reg | None = None
         for kind, src, pos in mono:
             if kind == REF_A:
-                factor = builder.input(v["a"])
+                factor = builder.placeholder(("v", "a"))
             else:
-                factor = builder.and_(_bit_reg(builder, sources, src, pos), one)
+                factor = builder.and_(_source(builder, src, pos), one)
                 if kind == REF_SIGN:
                     factor = builder.sub(one, builder.mul(two, factor))
             acc = factor if acc is None else builder.mul(acc, factor)
