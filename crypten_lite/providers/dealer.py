@@ -97,10 +97,6 @@ def run_dealer(comm: Communicator, seeds: list[bytes]) -> int:
             _LOG.debug("dealer: close after %d requests", served)
             return served
         kind, params = request
-        flat = engine.corrections_flat(kind, params)
-        start = 0
-        for part in reply_parts(kind, params):  # the first part leaves while the rest waits
-            stop = start + sum(int(np.prod(c.shape, dtype=np.int64)) for c in part)
-            comm.send(last, flat[start:stop], owned=True)
-            start = stop
+        for part in engine.corrections_parts(kind, params):  # each leaves before the next
+            comm.send(last, part, owned=True)
         served += 1

@@ -10,6 +10,8 @@ the order the kind lists them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import numpy.typing as npt
 
@@ -77,8 +79,15 @@ class DealerEngine:
         return out
 
     def corrections_flat(self, kind: str, params: Params) -> U64:
-        """The corrections of every derived component, concatenated in layout order into one
-        fresh buffer (the dealer's reply): one pass per component, no further copy."""
+        """The corrections of every derived component, concatenated in layout order (the
+        dealer's reply as one array)."""
+        parts = list(self.corrections_parts(kind, params))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def corrections_parts(self, kind: str, params: Params) -> Iterator[U64]:
+        """The reply in the messages of :func:`reply_parts`, each computed when asked for
+        (the dealer sends the first part before it computes the next); every party's draws
+        are taken up front, so the streams advance exactly as on the parties."""
         free, derived = layout_of(kind, params)
         n = len(self._streams)
         free_draws = [{c.name: s.ring_elements(c.shape) for c in free} for s in self._streams]
@@ -86,21 +95,38 @@ class DealerEngine:
             {c.name: s.ring_elements(c.shape) for c in derived} for s in self._streams[: n - 1]
         ]
         values = {c.name: combine(c.form, [d[c.name] for d in free_draws]) for c in free}
+        return self._parts(kind, params, values, derived_draws)
+
+    def _parts(
+        self, kind: str, params: Params, values: dict[str, U64], draws: list[dict[str, U64]]
+    ) -> Iterator[U64]:
         spec = KINDS[kind]
-        if spec.corrections is not None:
-            fused = spec.corrections(values, params, self._private, derived_draws)
+        parts = reply_parts(kind, params)
+        if spec.corrections is not None and parts:
+            fused = spec.corrections(values, params, self._private, draws, _names(parts[0]))
             if fused is not None:
-                return fused
+                yield fused
+                for part in parts[1:]:
+                    out = spec.corrections(values, params, self._private, draws, _names(part))
+                    if out is None:
+                        raise ProtocolError(f"kind {kind!r} computed only part of a reply")
+                    yield out
+                return
         derived_values = spec.derive(values, params, self._private)
-        sizes = [int(np.prod(c.shape, dtype=np.int64)) for c in derived]
-        flat = np.empty(sum(sizes), dtype=np.uint64)
-        start = 0
-        for c, size in zip(derived, sizes, strict=True):
-            target = flat[start : start + size].reshape(c.shape)
-            value = np.broadcast_to(np.asarray(derived_values[c.name], dtype=np.uint64), c.shape)
-            _complete(c.form, value, [d[c.name] for d in derived_draws], target)
-            start += size
-        return flat
+        for part in parts:
+            sizes = [int(np.prod(c.shape, dtype=np.int64)) for c in part]
+            flat = np.empty(sum(sizes), dtype=np.uint64)
+            start = 0
+            for c, size in zip(part, sizes, strict=True):
+                target = flat[start : start + size].reshape(c.shape)
+                value = np.broadcast_to(np.asarray(derived_values[c.name], np.uint64), c.shape)
+                _complete(c.form, value, [d[c.name] for d in draws], target)
+                start += size
+            yield flat
+
+
+def _names(part: list[Component]) -> tuple[str, ...]:
+    return tuple(c.name for c in part)
 
 
 def _complete(form: str, value: U64, others: list[U64], out: U64) -> None:

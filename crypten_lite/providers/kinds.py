@@ -52,14 +52,19 @@ class Component:
 @dataclass(frozen=True)
 class KindSpec:
     """``layout(params) -> (free, derived)``; ``derive(free_values, params, private_prg)``.
-    ``corrections(free_values, params, private_prg, other_draws)``, where given, computes
-    the last party's flat reply directly (derived values minus, or XOR, the other parties'
-    draws, in layout order), or returns None to fall back to ``derive``."""
+    ``corrections(free_values, params, private_prg, other_draws, names)``, where given,
+    computes the last party's reply for the derived components ``names`` directly (their
+    values minus, or XOR, the other parties' draws, flat, in layout order), or returns None
+    to fall back to ``derive``."""
 
     layout: Callable[[Params], tuple[list[Component], list[Component]]]
     derive: Callable[[dict[str, U64], Params, AesCtrPrg], dict[str, U64]]
     corrections: (
-        Callable[[dict[str, U64], Params, AesCtrPrg, list[dict[str, U64]]], U64 | None] | None
+        Callable[
+            [dict[str, U64], Params, AesCtrPrg, list[dict[str, U64]], tuple[str, ...]],
+            U64 | None,
+        ]
+        | None
     ) = None
 
 
@@ -241,22 +246,29 @@ def _group_rows(
 
 
 @functools.lru_cache(maxsize=256)
-def _mono_program(tail: Params, n_others: int, complete: bool) -> Compiled | None:
+def _mono_program(
+    tail: Params, n_others: int, complete: bool, names: tuple[str, ...] | None = None
+) -> Compiled | None:
     """The word program of a ``"monomials"`` request (the parameters after ``(n,)``):
     the rows of every single-lane group (``complete=False``, for :func:`_mono_derive`), or
-    the whole reply, ``r_bin`` then every group's rows, each completed against the other
-    parties' draws (``complete=True``; None if some arithmetic group packs lanes)."""
+    the reply for the components ``names`` (``r_bin``, ``m<g>``), each row completed
+    against the other parties' draws (``complete=True``; None if some arithmetic group
+    packs lanes)."""
     groups = _mono_groups(((0,), *tail))
     packed = [form == MONO_ARITH and stride != 64 for form, stride, _ in groups]
     if complete and any(packed):
         return None
+
+    def wanted(name: str) -> bool:
+        return names is None or name in names
+
     builder = ProgramBuilder()
     rows: list[Reg] = []
-    if complete and tail[0][0]:
+    if complete and tail[0][0] and wanted("r_bin"):
         r = builder.placeholder(("v", "r"))
         rows.append(_completed(builder, r, "r_bin", -1, n_others, True))
     for g, (form, stride, monos) in enumerate(groups):
-        if packed[g]:
+        if packed[g] or not wanted(f"m{g}"):
             continue
         for i, reg in enumerate(_group_rows(builder, form, stride, monos)):
             if complete:
@@ -313,12 +325,17 @@ def _mono_derive(v: dict[str, U64], p: Params, _private: AesCtrPrg) -> dict[str,
 
 
 def _mono_corrections(
-    v: dict[str, U64], p: Params, _private: AesCtrPrg, others: list[dict[str, U64]]
+    v: dict[str, U64],
+    p: Params,
+    _private: AesCtrPrg,
+    others: list[dict[str, U64]],
+    names: tuple[str, ...],
 ) -> U64 | None:
-    """The reply of a ``"monomials"`` request from one cached word program: each derived
-    row is computed and completed against the other parties' draws in the same pass,
-    straight into the reply buffer. None when an arithmetic group packs several lanes."""
-    program = _mono_program(p[1:], len(others), True)
+    """The reply for components ``names`` of a ``"monomials"`` request from one cached
+    word program: each derived row is computed and completed against the other parties'
+    draws in the same pass, straight into the reply buffer. None when an arithmetic group
+    packs several lanes."""
+    program = _mono_program(p[1:], len(others), True, names)
     if program is None:
         return None
     return program.run(_resolver(v, others), p[0][0]).reshape(-1)

@@ -116,12 +116,13 @@ def test_a_malformed_request_fails_the_job_with_a_clear_error():
         run_parties(job, 2, timeout_s=10)
 
 
+@pytest.mark.parametrize("n", [257, 50_000])
 @pytest.mark.parametrize("parties", [2, 3])
 @pytest.mark.parametrize("fn", ["ltz", "select", "mul_ltz", "eqz"])
-def test_fused_monomial_reply_equals_derive_then_complete(monkeypatch, parties, fn):
+def test_fused_monomial_reply_equals_derive_then_complete(monkeypatch, parties, fn, n):
     """The one-pass reply of a "monomials" request (derived rows completed against the
-    other parties' draws in one program) is the reply of derive-then-subtract, word for
-    word."""
+    other parties' draws in one program, part by part for a large reply) is the reply of
+    derive-then-subtract, word for word."""
     import dataclasses
 
     from crypten_lite.protocols import comparison
@@ -129,7 +130,7 @@ def test_fused_monomial_reply_equals_derive_then_complete(monkeypatch, parties, 
     from crypten_lite.providers.engine import DealerEngine
     from crypten_lite.ring.prg import AesCtrPrg
 
-    params = ((257,), *comparison._params_tail(fn))
+    params = ((n,), *comparison._params_tail(fn))
 
     def engine() -> DealerEngine:
         streams = [AesCtrPrg.from_seed(bytes([k]) * 32) for k in range(parties)]
