@@ -12,7 +12,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -78,6 +78,14 @@ def _comparison_cases(quick: bool) -> list[OpCase]:
             lambda a, b: (a < b).astype(float),
             (178, 201),
         ),
+        OpCase(
+            "lt",
+            {"n": n5, "comparison_rounds": 4},
+            _pair((n5,), (n5,)),
+            lambda x, y: _with_comparison_rounds(x, 4, lambda: x < y),
+            lambda a, b: (a < b).astype(float),
+            (178, 201),
+        ),
         OpCase("max", {"n": n5}, _uniform(n5), lambda x: x.max(), np.max),
         OpCase(
             "max_pool2d",
@@ -87,6 +95,20 @@ def _comparison_cases(quick: bool) -> list[OpCase]:
             lambda a: a.reshape(batch, 16, 14, 2, 14, 2).max(axis=(3, 5)),
         ),
     ]
+
+
+def _with_comparison_rounds(
+    x: cl.MPCTensor, rounds: Literal[3, 4], op: Callable[[], cl.MPCTensor]
+) -> cl.MPCTensor:
+    """Run ``op`` with ``SessionConfig(comparison_rounds=rounds)`` on ``x``'s session (every
+    party runs the same case, so all switch together)."""
+    session = x.session
+    saved = session.config
+    session.config = dataclasses.replace(saved, comparison_rounds=rounds)
+    try:
+        return op()
+    finally:
+        session.config = saved
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
-__all__ = ["PROVIDERS", "TRUNCATIONS", "ApproxConfig", "SessionConfig"]
+__all__ = ["PROVIDERS", "TRUNCATIONS", "ApproxConfig", "ComparisonRounds", "SessionConfig"]
 
 PROVIDERS = ("TrustedDealer", "InsecureLocalDealer")
 TRUNCATIONS = ("auto", "local", "dealer")
@@ -99,6 +100,9 @@ class ApproxConfig:
             raise ValueError(f"{name} must satisfy {need}, got {value}")
 
 
+ComparisonRounds = Literal[3, 4]
+
+
 @dataclass(frozen=True)
 class SessionConfig:
     """Per-session settings.
@@ -110,7 +114,12 @@ class SessionConfig:
     ``debug_range_check``: check every revealed value against the representable range.
     ``min_rounds``: products with a comparison bit (relu, abs, clamp, max) fuse the Beaver
     product into the comparison (3 rounds instead of 4) at the cost of more computation and
-    about 1.8x the dealer traffic; worth it when the network round trip dominates.
+    about 6x the dealer traffic (55 words per element instead of 9); worth it only when the
+    network round trip dominates.
+    ``comparison_rounds``: 3 (default) evaluates the last gate of ``lt``/``gt``/``le``/
+    ``ge``/``sign`` in arithmetic (30 dealer words per element to party N-1); 4 evaluates it
+    in binary and injects the bit with one more 1-bit opening (8 words): less traffic, one
+    more round, the better choice over a network when bandwidth, not latency, dominates.
     """
 
     precision: int = 16
@@ -119,6 +128,7 @@ class SessionConfig:
     truncation: str = "auto"
     debug_range_check: bool = False
     min_rounds: bool = False
+    comparison_rounds: ComparisonRounds = 3
     approx: ApproxConfig = field(default_factory=ApproxConfig)
 
     def __post_init__(self) -> None:
@@ -132,3 +142,5 @@ class SessionConfig:
             raise ValueError(f"provider must be one of {PROVIDERS}, got {self.provider!r}")
         if self.truncation not in TRUNCATIONS:
             raise ValueError(f"truncation must be one of {TRUNCATIONS}, got {self.truncation!r}")
+        if self.comparison_rounds not in (3, 4) or isinstance(self.comparison_rounds, bool):
+            raise ValueError(f"comparison_rounds must be 3 or 4, got {self.comparison_rounds!r}")

@@ -18,11 +18,13 @@ contribution in MPC before it enters the sum.
   ``(Σ x_i mod 2^32) · 2^32 = Σ (x_i · 2^32) mod 2^64``), and the signed 64-bit value of
   ``q · 2^32`` is the signed 32-bit value of ``q`` times ``2^32``; the bounds are shifted
   alike. No lifting protocol, no extra round.
-  Cost for ``n`` clients of ``m`` elements (trusted dealer, N servers): ``3·ceil(2nm/chunk)``
-  rounds for the comparisons (3 with a single chunk), 3 for the ``n`` zero tests, 1 to open
-  the bits (**7 rounds** for ``2nm <= chunk``); about ``(N-1)·26·nm`` bytes sent per server
-  and ~60 dealer words per element to server N-1 (30 per comparison). With the norm bound,
-  +1 Beaver round for the squares (``(N-1)·16nm`` bytes).
+  Cost for ``n`` clients of ``m`` elements (trusted dealer, N servers): ``4·ceil(2nm/chunk)``
+  rounds for the comparisons (4 with a single chunk: the low-traffic ``ltz`` with a binary
+  last gate, since a check runs once per round and bytes, not rounds, bound it), 3 for the
+  ``n`` zero tests, 1 to open the bits (**8 rounds** for ``2nm <= chunk``); about
+  ``(N-1)·26·nm`` bytes sent per server and 16 dealer words per element to server N-1 (8 per
+  comparison; 60 with the 3-round ``ltz``). With the norm bound, +1 Beaver round for the
+  squares (``(N-1)·16nm`` bytes).
 * :func:`norm_check`: the norm bound alone (``|q_j| <= B`` and ``||q||^2 <= B^2``), as
   :func:`range_check` with ``lo = -B``, ``hi = B``. The elementwise part is what makes the
   squared norm sound: without it a crafted ring element (``q_j = 2^32``) squares to 0 mod
@@ -166,7 +168,7 @@ def range_check(
         del stacked, q
         b2 = np.uint64(norm_bound * norm_bound)
         over = (b2 - norm_sq) if lead else np.negative(norm_sq)  # B^2 - |q|^2 < 0 ?
-        counts += comparison.ltz(session, over)
+        counts += comparison.ltz(session, over, rounds=4)
     pieces: list[U64] = []
     owners: list[tuple[int, int]] = []  # (client, length) of each piece, in order
     size = 0
@@ -202,7 +204,7 @@ def _count_violations(
 ) -> None:
     """One comparison call over the concatenated pieces; adds each piece's violations to its
     client's count (local)."""
-    bits = comparison.ltz(session, np.concatenate(pieces))  # 3 rounds
+    bits = comparison.ltz(session, np.concatenate(pieces), rounds=4)  # 8 dealer words, not 30
     starts = np.cumsum([0] + [length for _, length in owners[:-1]])
     sums = np.add.reduceat(bits, starts)
     np.add.at(counts, np.array([c for c, _ in owners], np.intp), sums)

@@ -25,6 +25,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from crypten_lite.config import ComparisonRounds
 from crypten_lite.errors import ProtocolError, RingShapeError
 from crypten_lite.protocols.binary import (
     Group,
@@ -135,32 +136,34 @@ def _groups(gt: bool, with_a: bool) -> list[Group]:
     ]
 
 
-def _select_groups() -> list[Group]:
-    """ltz's first two levels, the last gate in binary, and ``[t]``, ``[a t]``."""
+def _select_groups(with_a: bool) -> list[Group]:
+    """ltz's first two levels, the last gate in binary, and ``[t]`` (and ``[a t]``)."""
     col = np.zeros(1, dtype=np.uint64)
     last = _tree_terms(col, 2, 16, True, False)[0]
+    injected = (frozenset({_T}), frozenset({_A, _T})) if with_a else (frozenset({_T}),)
     return [
         *_groups(True, False)[:2],
         Group(MONO_BINARY, 64, tuple(monomials_of(last, 2))),
-        Group(MONO_ARITH, 64, (frozenset({_T}), frozenset({_A, _T}))),
+        Group(MONO_ARITH, 64, injected),
     ]
 
 
-Fn = Literal["ltz", "eqz", "mul_ltz", "select"]
+Fn = Literal["ltz", "eqz", "mul_ltz", "select", "ltz4"]
 _OPENED = {1: "m2", 2: "m3", 3: "d"}
 
 
 @functools.cache
 def _groups_for(fn: Fn) -> tuple[Group, ...]:
-    if fn == "select":
-        return tuple(_select_groups())
+    if fn in ("select", "ltz4"):
+        return tuple(_select_groups(fn == "select"))
     return tuple(_groups(fn != "eqz", fn == "mul_ltz"))
 
 
 @functools.cache
 def _params_tail(fn: Fn) -> Params:
     with_a = fn in ("mul_ltz", "select")
-    return request_params(0, _groups_for(fn), True, 3 if fn == "select" else 2, with_a)[1:]
+    masks = 3 if fn in ("select", "ltz4") else 2
+    return request_params(0, _groups_for(fn), True, masks, with_a)[1:]
 
 
 def _packed(
@@ -203,11 +206,14 @@ def _level_program(fn: Fn, level: int, rank0: bool) -> Compiled:
     elif level == 3:
         outs = _last_gate(b, fn, word, corr, rank0)
     else:
-        t, at = (Sym(b, b.placeholder(("corr", "m3", row))) for row in (0, 1))
+        t = Sym(b, b.placeholder(("corr", "m3", 0)))
         d = word["d"]
         flip = np.uint64(1) - (d << np.uint64(1))  # 1 - 2d
         bit = flip * t
-        outs = [flip * (word["e"] * t + at) + d * word["y"], (bit + d) if rank0 else bit]
+        outs = [(bit + d) if rank0 else bit]
+        if fn == "select":
+            at = Sym(b, b.placeholder(("corr", "m3", 1)))
+            outs.insert(0, flip * (word["e"] * t + at) + d * word["y"])
     return Compiled.of(b, [w.reg for w in outs])
 
 
@@ -252,7 +258,7 @@ def _compare(ctx: ProtocolContext, fn: Fn, x: U64, y: U64 | None) -> list[U64]:
         public["y"] = y
     resolve = correlation_resolver(corr, public)
     rank0 = ctx.rank == 0
-    levels = 4 if fn == "select" else 3
+    levels = 4 if fn in ("select", "ltz4") else 3
     for level in range(1, levels + 1):
         out = _level_program(fn, level, rank0).run(resolve, n)
         if level == levels:
@@ -287,7 +293,13 @@ def select_ltz(ctx: ProtocolContext, x: U64, y: U64) -> tuple[U64, U64]:
     return yb.reshape(x.shape), b.reshape(x.shape)
 
 
-def ltz(ctx: ProtocolContext, x: U64) -> U64:
+def _ltz4(ctx: ProtocolContext, x: U64) -> U64:
+    """:func:`ltz` in 4 rounds with 8 dealer words per element: the levels of
+    :func:`select_ltz` without its product (``SessionConfig(comparison_rounds=4)``)."""
+    return _compare(ctx, "ltz4", x, None)[0]
+
+
+def ltz(ctx: ProtocolContext, x: U64, rounds: ComparisonRounds | None = None) -> U64:
     """``[x < 0]`` (0/1 integer) for the signed view of ``x``: EVERY ring element, no range
     restriction (``-2^63 <= x < 2^63``).
 
@@ -305,10 +317,15 @@ def ltz(ctx: ProtocolContext, x: U64) -> U64:
     Cost: 3 rounds; ``(N-1) (8n + 4n + ceil(7n / 8))`` bytes sent per party (about 1.6 ring
     elements per element); one ``"monomials"`` request: party N-1 receives 30 words per
     element (1 + 3 + 2 binary, 24 arithmetic). CrypTen: 8 rounds.
+    With ``rounds=4`` (default: ``SessionConfig.comparison_rounds``): the last gate in
+    binary and the bit injected as in :func:`select_ltz`: 4 rounds,
+    ``(N-1)(12n + ceil(7n/8) + ceil(n/8))`` bytes, 8 dealer words per element.
     """
     x = check_u64("x", x)
     if x.size == 0:
         return np.zeros(x.shape, dtype=np.uint64)
+    if (ctx.config.comparison_rounds if rounds is None else rounds) == 4:
+        return _ltz4(ctx, x.reshape(-1)).reshape(x.shape)
     return _compare(ctx, "ltz", x.reshape(-1), None)[0].reshape(x.shape)
 
 

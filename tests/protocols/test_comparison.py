@@ -182,3 +182,32 @@ def test_ltz_and_eqz_property(values):
     ltz, eqz = run_parties(job, 2, provider="InsecureLocalDealer")[0]
     np.testing.assert_array_equal(ltz, (x.view(np.int64) < 0).astype(np.uint64))
     np.testing.assert_array_equal(eqz, (x == 0).astype(np.uint64))
+
+
+@pytest.mark.parametrize("world_size", WORLD_SIZES)
+def test_ltz_in_four_rounds_with_a_binary_last_gate(world_size):
+    """SessionConfig(comparison_rounds=4): the same bits over the whole grid, 4 rounds, one
+    1-bit opening more, 8 dealer words per element instead of 30."""
+    from crypten_lite.config import SessionConfig
+    from crypten_lite.providers.engine import layout_of
+
+    x = _grid(11)
+    n = 1001
+
+    def job(session):
+        bits = reveal(session.comm, comparison.ltz(session, _share(session, x)))
+        sx = _share(session, x[:n])
+        session.stats.reset()
+        comparison.ltz(session, sx)
+        return bits, session.stats.snapshot()
+
+    results = run_parties(job, world_size, config=SessionConfig(comparison_rounds=4))
+    for bits, cost in results:
+        np.testing.assert_array_equal(bits, _expected(x, x)["ltz"])
+        assert cost.rounds == 4
+    peers = world_size - 1
+    assert results[0][1].bytes_sent == peers * (12 * n + -(-7 * n // 8) + -(-n // 8))
+    _, derived = layout_of("monomials", ((n,), *comparison._params_tail("ltz4")))
+    assert sum(int(np.prod(c.shape)) for c in derived) == 8 * n
+    with pytest.raises(ValueError, match="comparison_rounds must be 3 or 4"):
+        SessionConfig(comparison_rounds=5)  # type: ignore[arg-type]

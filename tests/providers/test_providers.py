@@ -118,7 +118,7 @@ def test_a_malformed_request_fails_the_job_with_a_clear_error():
 
 @pytest.mark.parametrize("n", [257, 50_000])
 @pytest.mark.parametrize("parties", [2, 3])
-@pytest.mark.parametrize("fn", ["ltz", "select", "mul_ltz", "eqz"])
+@pytest.mark.parametrize("fn", ["ltz", "select", "mul_ltz", "eqz", "ltz4"])
 def test_fused_monomial_reply_equals_derive_then_complete(monkeypatch, parties, fn, n):
     """The one-pass reply of a "monomials" request (derived rows completed against the
     other parties' draws in one program, part by part for a large reply) is the reply of
