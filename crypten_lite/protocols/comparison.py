@@ -1,10 +1,11 @@
-"""Comparisons of arithmetic sharings with zero, in 3 rounds (CrypTen: 8 for lt, 9 for relu).
+"""Comparisons of arithmetic sharings with zero in 3 or 4 rounds (CrypTen: 8 for lt, 9 for
+relu), for every ring element.
 
 Results are arithmetic sharings of the integers 0/1 (NOT fixed-point encoded): multiply a
 fixed-point sharing by them without truncation. The tensor layer builds on these:
 ``lt(x, y) = ltz(x - y)``, ``gt(x, y) = ltz(y - x)``, ``ge = 1 - lt``, ``eq(x, y) =
-eqz(x - y)``, ``relu(x) = x - mul_ltz(x, x)`` (3 rounds; ``x * (1 - ltz(x))`` with a Beaver
-product is 4), ``max(x, y) = x + relu(y - x)``, ``where(x < 0, y, z) = z + mul_ltz(x, y - z)``.
+eqz(x - y)``, ``relu(x) = x [x > 0]`` and its mask from one :func:`select_ltz` (4 rounds;
+the fused :func:`mul_ltz` takes 3 at 6x the dealer traffic), ``max(x, y) = y + relu(x - y)``.
 
 Idea (every function): open ``c = x + r`` for a dealer mask ``r`` whose bits the dealer also
 knows, and compare ``r`` with the public ``c`` by a tree of 4-input gates:
@@ -13,8 +14,15 @@ knows, and compare ``r`` with the public ``c`` by a tree of 4-input gates:
   provides the ANDs of every subset of a window's bits;
 - level 2 (4 windows -> 4 groups) and level 3 (4 groups -> 1) each open their inputs masked
   by fresh dealer bits and evaluate the gate as a polynomial in those bits (``binary``
-  module); level 3 uses arithmetic monomials, so the result comes out arithmetic.
-All openings are of uniformly masked values; each call uses fresh correlations.
+  module); in :func:`ltz`, :func:`eqz` and :func:`mul_ltz` level 3 uses arithmetic
+  monomials, so the result comes out arithmetic in 3 rounds; :func:`select_ltz` (and
+  ``ltz`` with ``rounds=4``) evaluates it in binary (one dealer word instead of 24) and
+  injects the bit with one more 1-bit opening.
+Each level between two openings is one word program (``ring.program``), recorded once per
+function, level and party role from the same term builders run on symbolic words
+(:func:`_level_program`), and bit-sliced within an element's word (16 window lanes at
+level 1, 4 group lanes at level 2). All openings are of uniformly masked values; each call
+uses fresh correlations.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Selections and maxima on raw arithmetic shares, built on the 3-round comparisons of
+"""Selections and maxima on raw arithmetic shares, built on the comparisons of
 :mod:`crypten_lite.protocols.comparison`: relu (and relu with its mask), clamp, the max/min
 tournament (optionally keeping its comparison bits to route a gradient, or the one-hot of
 the first maximum, back down), and max pooling (local window unfold, tournament, and the
