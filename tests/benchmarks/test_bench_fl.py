@@ -15,10 +15,10 @@ def test_quick_fl_suite(tmp_path):
     assert all(r["suite"] == "fl" for r in records)
     for r in records:
         assert r["max_abs_err"] == 0  # revealed aggregate == plaintext sum of quantized updates
-        # agreement + opening (no check); the range check adds one batch of comparisons (3),
-        # the per-client zero test (3) and the opening of the accept bits (1); the norm bound
-        # adds its square and its own bound to that batch (4 more)
-        assert r["rounds"] == {"secagg_nocheck": 2, "secagg_round": 9, "secagg_norm": 13}[
+        # agreement + opening (no check); the range check adds one batch of 4-round
+        # comparisons, the per-client zero test (3) and the opening of the accept bits (1);
+        # the norm bound adds its square (1) and its own 4-round comparison
+        assert r["rounds"] == {"secagg_nocheck": 2, "secagg_round": 10, "secagg_norm": 15}[
             r["name"]
         ]
         overhead = r["extra"]["upload_B"] - r["extra"]["plain_B"]
