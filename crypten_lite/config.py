@@ -7,7 +7,7 @@ from typing import Literal
 
 __all__ = ["PROVIDERS", "TRUNCATIONS", "ApproxConfig", "ComparisonRounds", "SessionConfig"]
 
-PROVIDERS = ("TrustedDealer", "InsecureLocalDealer")
+PROVIDERS = ("TrustedDealer", "InsecureLocalDealer", "OfflineStore")
 TRUNCATIONS = ("auto", "local", "dealer")
 
 
@@ -116,6 +116,10 @@ class SessionConfig:
     product into the comparison (3 rounds instead of 4) at the cost of more computation and
     about 6x the dealer traffic (55 words per element instead of 9); worth it only when the
     network round trip dominates.
+    ``provider``: ``"TrustedDealer"`` (a dealer rank online, the secure default),
+    ``"OfflineStore"`` (randomness made ahead of the job, read from ``store``, a directory
+    holding this party's store; ``store_job`` the job id it must carry; no dealer rank), or
+    ``"InsecureLocalDealer"`` (tests only: no security).
     ``comparison_rounds``: 3 (default) evaluates the last gate of ``lt``/``gt``/``le``/
     ``ge``/``sign`` in arithmetic (30 dealer words per element to party N-1); 4 evaluates it
     in binary and injects the bit with one more 1-bit opening (8 words): less traffic, one
@@ -129,6 +133,8 @@ class SessionConfig:
     debug_range_check: bool = False
     min_rounds: bool = False
     comparison_rounds: ComparisonRounds = 3
+    store: str | None = None
+    store_job: str | None = None
     approx: ApproxConfig = field(default_factory=ApproxConfig)
 
     def __post_init__(self) -> None:
@@ -142,5 +148,7 @@ class SessionConfig:
             raise ValueError(f"provider must be one of {PROVIDERS}, got {self.provider!r}")
         if self.truncation not in TRUNCATIONS:
             raise ValueError(f"truncation must be one of {TRUNCATIONS}, got {self.truncation!r}")
+        if (self.provider == "OfflineStore") != (self.store is not None):
+            raise ValueError("provider 'OfflineStore' and store=<directory> go together")
         if self.comparison_rounds not in (3, 4) or isinstance(self.comparison_rounds, bool):
             raise ValueError(f"comparison_rounds must be 3 or 4, got {self.comparison_rounds!r}")

@@ -26,6 +26,7 @@ __all__ = [
     "RingShapeError",
     "SessionError",
     "ShareError",
+    "StoreError",
     "TlsSetupError",
 ]
 
@@ -93,6 +94,11 @@ class MessageRejectedError(CommunicationError):
 
 class MessageTooLargeError(MessageRejectedError):
     """A message is larger than the receiver accepts."""
+
+
+class StoreError(CryptenLiteError, ValueError):
+    """An offline randomness store is missing, corrupted, of another job, rank or world
+    size, used up, or asked for a request its plan does not hold. The message names it."""
 
 
 class LaunchError(CryptenLiteError, RuntimeError):

@@ -14,8 +14,10 @@ import numpy as np
 
 from crypten_lite.config import SessionConfig
 from crypten_lite.encoding import FixedPointEncoder
-from crypten_lite.errors import ProtocolError, SessionError
+from crypten_lite.errors import ProtocolError, SessionError, StoreError
 from crypten_lite.providers import InsecureLocalDealer, Provider, TrustedDealer, run_dealer
+from crypten_lite.providers.store import PROVIDER_NAME as STORE_PROVIDER
+from crypten_lite.providers.store import PartyStore, StoreProvider
 from crypten_lite.ring.prg import SEED_SIZE, AesCtrPrg
 from crypten_lite.sharing import PairwiseStreams
 from crypten_lite.transport.base import CommSnapshot, CommStats, Communicator
@@ -87,6 +89,10 @@ class Session:
             provider = TrustedDealer(
                 comm, _seed_from(comm.recv(comm.dealer_rank), comm.dealer_rank)
             )
+        elif config.provider == STORE_PROVIDER and config.store is not None:
+            store = PartyStore.open(config.store, comm.rank, comm.world_size, config.store_job)
+            _agree_on_store(comm, store)
+            provider = StoreProvider(store)
         else:
             common = secrets.token_bytes(SEED_SIZE) if comm.rank == 0 else None
             message = comm.broadcast(_seed_message(common) if common else None, 0)
@@ -122,6 +128,18 @@ class Session:
             f"Session(rank={self.rank}, world_size={self.world_size}, "
             f"provider={self.provider.name}, precision={self.config.precision})"
         )
+
+
+def _agree_on_store(comm: Communicator, store: PartyStore) -> None:
+    """One all-gather: every party's store must come from one generation of one job."""
+    mine = np.frombuffer(store.fingerprint(), dtype=np.uint8)
+    for rank, theirs in enumerate(comm.all_gather(mine)):
+        if not np.array_equal(np.asarray(theirs), mine):
+            raise StoreError(
+                f"rank {rank}'s offline store belongs to another job or generation than rank "
+                f"{comm.rank}'s (job {store.job_id!r}): every party needs the stores of one "
+                "`crypten-lite offline generate`"
+            )
 
 
 def current_session() -> Session:

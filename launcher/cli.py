@@ -22,12 +22,18 @@ from crypten_lite.runtime import (
     CryptenLiteError,
     LaunchOptions,
     SessionConfig,
+    StoreError,
     doctor,
     launch,
     load_party_config,
+    plan_from_json,
+    plan_to_json,
+    record_script,
     run_party_file,
+    summary_lines,
     write_client_certs,
     write_job_certs,
+    write_stores,
 )
 
 __all__ = ["launch_main", "main", "party_main"]
@@ -69,6 +75,14 @@ def _launch_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--precision", type=int, default=16, help="fixed-point bits")
     parser.add_argument("--truncation", choices=TRUNCATIONS, default="auto")
     parser.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        help="serve correlated randomness from the offline stores in this directory "
+        "(`crypten-lite offline generate`): no dealer process, each store read once",
+    )
+    parser.add_argument("--store-job", default=None, help="the job id the stores must carry")
+    parser.add_argument(
         "--insecure-plaintext",
         action="store_true",
         help="no TLS: traffic in the clear, peers unauthenticated (debug only)",
@@ -92,7 +106,11 @@ def _run_launch(args: argparse.Namespace) -> int:
         blas_threads=args.blas_threads,
         insecure_dealer=args.insecure_dealer,
         session=SessionConfig(
-            precision=args.precision, provider=args.provider, truncation=args.truncation
+            precision=args.precision,
+            provider="OfflineStore" if args.store is not None else args.provider,
+            truncation=args.truncation,
+            store=None if args.store is None else str(args.store.resolve()),
+            store_job=args.store_job,
         ),
     )
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -176,6 +194,38 @@ def _run_doctor(args: argparse.Namespace) -> int:
     return doctor(args.config, sys.stdout, args.timeout)
 
 
+def _offline_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    actions = parser.add_subparsers(dest="action", required=True)
+    record = actions.add_parser("record", help="dry-run a script and write its plan (JSON)")
+    record.add_argument("-n", "--parties", type=int, required=True, help="number of parties")
+    record.add_argument("--plan", required=True, type=Path, help="plan file to write")
+    record.add_argument("script", help="the script the parties will run")
+    record.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
+    generate = actions.add_parser("generate", help="make every party's store from a plan")
+    generate.add_argument("--plan", required=True, type=Path, help="plan file (from record)")
+    generate.add_argument("--out", required=True, type=Path, help="private directory (0700)")
+    generate.add_argument("--job-id", required=True, help="the job the stores are bound to")
+    return parser
+
+
+def _run_offline(args: argparse.Namespace) -> int:
+    if args.action == "record":
+        if args.plan.exists():
+            raise StoreError(f"refusing to overwrite {args.plan}")
+        plan = record_script(args.script, args.parties, args.args)
+        args.plan.write_text(plan_to_json(plan, args.parties))
+        print(f"recorded {len(plan)} requests of {args.parties} parties into {args.plan}")
+        return 0
+    try:
+        text = args.plan.read_text()
+    except OSError as err:
+        raise StoreError(f"cannot read the plan {args.plan}: {err.strerror}") from err
+    plan, world = plan_from_json(text)
+    for line in summary_lines(write_stores(plan, world, args.out, args.job_id)):
+        print(line)
+    return 0
+
+
 def _guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespace, prog: str) -> int:
     try:
         return run(args)
@@ -197,7 +247,7 @@ def party_main(argv: Sequence[str] | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``crypten-lite {launch,party,certs,doctor}``."""
+    """``crypten-lite {launch,party,certs,doctor,offline}``."""
     parser = argparse.ArgumentParser(
         prog="crypten-lite", description="crypten_lite: secure multi-party computation for ML"
     )
@@ -207,6 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "party": (_party_parser, _run_party, "run one rank from a party.toml"),
         "certs": (_certs_parser, _run_certs, "make a CA and per-rank certificates"),
         "doctor": (_doctor_parser, _run_doctor, "check a party's config, certs and peers"),
+        "offline": (_offline_parser, _run_offline, "record a plan, generate offline stores"),
     }
     for name, (build, _, help_text) in commands.items():
         build(sub.add_parser(name, help=help_text))

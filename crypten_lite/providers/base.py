@@ -85,6 +85,8 @@ class Provider:
         self.source = source  # set on the last party only
         self._pending: deque[Correlation] = deque()
         self.requests = 0
+        #: when a list, every request is appended to it (a dry run recording a plan)
+        self.log: list[tuple[str, Params]] | None = None
 
     @property
     def is_corrected_party(self) -> bool:
@@ -95,6 +97,8 @@ class Provider:
         free, derived = layout_of(kind, params)
         shares = {c.name: self._stream.ring_elements(c.shape) for c in free}
         self.requests += 1
+        if self.log is not None:
+            self.log.append((kind, params))
         if not self.is_corrected_party:
             shares.update({c.name: self._stream.ring_elements(c.shape) for c in derived})
             return Correlation(self, kind, params, shares)

@@ -28,6 +28,9 @@ keepalive_s = 10
 precision = 16
 provider = "TrustedDealer"
 truncation = "auto"
+# provider = "OfflineStore"     # randomness made ahead: `crypten-lite offline generate`
+# store = "/srv/job-42/store"   # the directory holding this rank's store (no dealer rank)
+# store_job = "job-42"          # the job id the store must carry
 ```
 """
 
@@ -81,7 +84,7 @@ _TOP = {
     "protocol",
 }
 _TIMEOUTS = {"connect_s", "recv_s", "keepalive_s"}
-_PROTOCOL = {"precision", "provider", "truncation"}
+_PROTOCOL = {"precision", "provider", "truncation", "store", "store_job"}
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,10 @@ def to_document(config: PartyConfig) -> dict[str, Any]:
             "truncation": config.session.truncation,
         },
     }
+    if config.session.store is not None:
+        doc["protocol"]["store"] = str(Path(config.session.store).resolve())
+    if config.session.store_job is not None:
+        doc["protocol"]["store_job"] = config.session.store_job
     if config.insecure_dealer:
         doc["insecure_dealer"] = True
     if config.insecure_plaintext:

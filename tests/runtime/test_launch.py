@@ -310,3 +310,44 @@ def test_party_processes_tune_glibc_malloc_unless_disabled(monkeypatch):
     monkeypatch.delenv(TUNING_ENV)
     on_glibc = sys.platform == "linux" and platform.libc_ver()[0] == "glibc"
     assert tune_allocator() is on_glibc
+
+
+@pytest.mark.parametrize("world_size", [2, 3])
+def test_offline_record_generate_and_launch_from_stores_over_grpc(workdir, world_size):
+    """`crypten-lite offline record|generate`, then `crypten-lite-launch --store`: no dealer
+    process, the parties talk gRPC with mutual TLS, every store is read once."""
+    script = _script(
+        workdir,
+        "offline_job.py",
+        """
+        import numpy as np
+        import crypten_lite as cl
+        session = cl.current_session()
+        x = cl.cryptensor(np.linspace(-2, 2, 50), src=0)
+        y = cl.cryptensor(np.linspace(1, 3, 50), src=1)
+        v = ((x * y).relu() + (x < y)).sum().get_plain_text()
+        print(f"{session.provider.name} {float(v):.3f}")
+        """,
+    )
+    cli = "import sys; from launcher.cli import main; sys.exit(main())"
+    plan, store = workdir / "plan.json", workdir / "store"
+    for args in (
+        ["offline", "record", "-n", str(world_size), "--plan", str(plan), str(script)],
+        ["offline", "generate", "--plan", str(plan), "--out", str(store), "--job-id", "j7"],
+    ):
+        proc = subprocess.run([sys.executable, "-c", cli, *args], capture_output=True,
+                              text=True, timeout=120, cwd=workdir)
+        assert proc.returncode == 0, proc.stderr
+    a, b = np.linspace(-2, 2, 50), np.linspace(1, 3, 50)
+    want = float((np.maximum(a * b, 0) + (a < b)).sum())
+    launch_args = ["-n", str(world_size), "--store", str(store), "--store-job", "j7", str(script)]
+    proc = subprocess.run([sys.executable, "-c", LAUNCH_CLI, *launch_args], capture_output=True,
+                          text=True, timeout=120, cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == world_size and all(" OfflineStore " in f" {ln} " for ln in lines)
+    assert all(abs(float(ln.split()[-1]) - want) < 0.05 for ln in lines)
+    assert not any(store.iterdir())
+    proc = subprocess.run([sys.executable, "-c", LAUNCH_CLI, *launch_args], capture_output=True,
+                          text=True, timeout=120, cwd=workdir)
+    assert proc.returncode != 0 and "cannot open the offline store" in proc.stderr
