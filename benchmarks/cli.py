@@ -12,6 +12,7 @@ from benchmarks import (
     suite_explain,
     suite_fl,
     suite_models,
+    suite_offline,
     suite_ops,
     suite_ops_grpc,
     suite_ring,
@@ -35,6 +36,8 @@ SUITES: dict[str, Callable[[int, bool], list[BenchRecord]]] = {
     "train-grpc": suite_train.run_grpc,
     "explain": suite_explain.run,
     "explain-grpc": suite_explain.run_grpc,
+    "offline": suite_offline.run,
+    "offline-grpc": suite_offline.run_grpc,
 }
 
 

@@ -1,0 +1,28 @@
+"""crypten-lite-bench offline --quick: generation rates, store sizes, and the linear ops with
+the dealer online and from stores, with the same traffic (no dealer bytes online)."""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks.cli import main
+
+
+def test_quick_offline_suite(tmp_path):
+    out = tmp_path / "offline.json"
+    assert main(["offline", "--quick", "--reps", "1", "--json", str(out)]) == 0
+    records = json.loads(out.read_text())
+    names = {r["name"] for r in records}
+    assert {"generate", "store-size", "mul", "mul-online", "conv2d-online"} <= names
+    online = {(r["name"][: -len("-online")], r["parties"], str(r["params"].get("n"))): r
+              for r in records if r["name"].endswith("-online")}
+    for r in records:
+        key = (r["name"], r["parties"], str(r["params"].get("n")))
+        if key in online:  # same rounds; party 0 sends the same bytes (it never talks to
+            # the dealer), party N-1 no longer sends its requests
+            assert online[key]["rounds"] == r["rounds"]
+            assert online[key]["extra"]["bytes_sent_party0"] == r["extra"]["bytes_sent_party0"]
+            assert online[key]["bytes_sent_per_party"] <= r["bytes_sent_per_party"]
+            assert online[key]["max_abs_err"] < 1e-3
+    sizes = [r for r in records if r["name"] == "store-size"]
+    assert all(r["extra"]["store_MB_all_parties"] > 0 for r in sizes)
