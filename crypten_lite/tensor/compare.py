@@ -303,7 +303,10 @@ class CompareMixin(TensorStubs):
         self, dim: int | str | None = None, keepdim: bool = False, one_hot: bool = True
     ) -> Any:
         """Overall max (a 0-d tensor) or ``(values, argmax)`` along ``dim`` (CrypTen): the
-        argmax one-hot (``one_hot=True``, this tensor's shape) or as a shared index."""
+        argmax one-hot (``one_hot=True``, this tensor's shape; the first maximum) or as a
+        shared index. Cost for ``n`` along the axis: ``4 ceil(log2 n)`` rounds (one
+        ``select_ltz`` per tournament level, every other axis batched), then ``ceil(log2 n)``
+        product rounds routing the one-hot down the same comparison bits."""
         out = self._extremum(dim, keepdim, True)
         if dim is None or one_hot:
             return out
