@@ -14,6 +14,7 @@ import pytest
 import crypten_lite as cl
 from crypten_lite.config import SessionConfig
 from crypten_lite.errors import StoreError
+from crypten_lite.protocols import conversion
 from crypten_lite.providers.store import (
     PartyStore,
     plan_from_json,
@@ -23,6 +24,7 @@ from crypten_lite.providers.store import (
 )
 from crypten_lite.runtime import record_plan
 from crypten_lite.runtime.testing import PartyFailure, run_parties
+from crypten_lite.sharing import reveal
 
 A = np.linspace(-2.0, 2.0, 300)
 B = np.linspace(0.5, 3.0, 300)
@@ -165,3 +167,34 @@ def test_a_store_reveals_nothing_on_its_own(tmp_path):
     bits = np.unpackbits(store.corrections.view(np.uint8))
     assert abs(bits.mean() - 0.5) < 0.01
     assert "hidden" in repr(store) and "seed" not in repr(store)
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_every_kind_of_correlation_is_served_from_stores(tmp_path, world):
+    """Products, matmul, private convolution, dealer truncation, a2b/b2a (AND triples and
+    random bits), comparisons and an approximation: the same values as with the dealer
+    online."""
+    images = np.random.default_rng(3).uniform(-1, 1, (2, 2, 6, 6))
+    kernel = np.random.default_rng(4).uniform(-0.5, 0.5, (3, 2, 3, 3))
+
+    def program(session):
+        x = cl.cryptensor(A[:36].reshape(6, 6), src=0)
+        img = cl.cryptensor(images, src=0)
+        w = cl.cryptensor(kernel, src=1)
+        binary = x.to(cl.mpc.binary)
+        back = binary.to(cl.mpc.arithmetic)
+        outs = [x @ x, img.conv2d(w), (x * 0.5).exp(), back, (x > 0.3), x.relu()]
+        low_bits = reveal(session.comm, conversion.b2a_bit(session, binary.share))
+        return [t.get_plain_text() for t in outs] + [low_bits.astype(np.float64)]
+
+    base = SessionConfig(truncation="dealer")
+    plan = record_plan(program, world, config=base)
+    assert {kind for kind, _ in plan} >= {"mul", "matmul", "conv", "trunc", "and", "bit",
+                                          "monomials"}
+    out = tmp_path / "all"
+    write_stores(plan, world, out, "job-1")
+    online = run_parties(program, world, config=base)
+    config = SessionConfig(truncation="dealer", provider="OfflineStore", store=str(out))
+    for got in run_parties(program, world, config=config):
+        for a, b in zip(got, online[0], strict=True):
+            np.testing.assert_allclose(a, b, atol=2e-3)
