@@ -4,20 +4,29 @@ imports ``grpc``."""
 
 from __future__ import annotations
 
-from crypten_lite.transport.grpc.communicator import GrpcCommunicator
-from crypten_lite.transport.grpc.edge_wire import encode_submit_request
-from crypten_lite.transport.grpc.gateway import EdgeGateway, EdgeStub, issue_token, verify_token
-from crypten_lite.transport.grpc.options import EDGE_SERVICE, PARTY_SERVICE, GrpcOptions
-from crypten_lite.transport.grpc.tls import (
-    CertPaths,
-    TlsIdentity,
-    client_identity,
-    client_of_identity,
-    identity_name,
-    load_identity,
-    write_client_certs,
-    write_job_certs,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crypten_lite.transport.grpc.communicator import GrpcCommunicator
+    from crypten_lite.transport.grpc.edge_wire import encode_submit_request
+    from crypten_lite.transport.grpc.gateway import (
+        EdgeGateway,
+        EdgeStub,
+        issue_token,
+        verify_token,
+    )
+    from crypten_lite.transport.grpc.options import EDGE_SERVICE, PARTY_SERVICE, GrpcOptions
+    from crypten_lite.transport.grpc.tls import (
+        CertPaths,
+        TlsIdentity,
+        client_identity,
+        client_of_identity,
+        identity_name,
+        load_identity,
+        write_client_certs,
+        write_job_certs,
+    )
 
 __all__ = [
     "EDGE_SERVICE",
@@ -38,3 +47,38 @@ __all__ = [
     "write_client_certs",
     "write_job_certs",
 ]
+
+#: the submodule of each public name, imported on first use (PEP 562): an edge client that
+#: needs the gateway stub and TLS does not load the party communicator
+_LAZY = {
+    "GrpcCommunicator": "communicator",
+    "encode_submit_request": "edge_wire",
+    **dict.fromkeys(("EdgeGateway", "EdgeStub", "issue_token", "verify_token"), "gateway"),
+    **dict.fromkeys(("EDGE_SERVICE", "PARTY_SERVICE", "GrpcOptions"), "options"),
+    **dict.fromkeys(
+        (
+            "CertPaths",
+            "TlsIdentity",
+            "client_identity",
+            "client_of_identity",
+            "identity_name",
+            "load_identity",
+            "write_client_certs",
+            "write_job_certs",
+        ),
+        "tls",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
