@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYX    := $(wildcard csrc_cython/*.pyx csrc_cython/*.pxd csrc_cython/*.h)
 
-.PHONY: all install build demo test test-fast lint bench clean
+.PHONY: all install build demo test test-fast lint bench clean client-no-compiler
 
 all: test
 
@@ -21,6 +21,13 @@ $(STAMP): $(PY) pyproject.toml setup.py
 # Compile the Cython extensions in place; re-run when a .pyx changes.
 build: $(STAMP) $(PYX)
 	$(PY) setup.py --quiet build_ext --inplace
+	$(PY) -c "import crypten_lite.ring._ring_cy, crypten_lite.encoding._encoding_cy" \
+		|| (echo "the Cython kernels did not build (is a C compiler installed?)" >&2; exit 1)
+
+# The edge client installs and runs without a C compiler (the extensions are optional):
+# a fresh venv, a non-editable install with the compiler disabled, the client tests.
+client-no-compiler:
+	bash .ci/client-no-compiler
 
 install: build
 
