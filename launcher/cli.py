@@ -199,6 +199,9 @@ def _offline_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     record = actions.add_parser("record", help="dry-run a script and write its plan (JSON)")
     record.add_argument("-n", "--parties", type=int, required=True, help="number of parties")
     record.add_argument("--plan", required=True, type=Path, help="plan file to write")
+    record.add_argument("--precision", type=int, default=16, help="as the job will use")
+    record.add_argument("--truncation", choices=TRUNCATIONS, default="auto",
+                        help="as the job will use (it decides which requests are made)")
     record.add_argument("script", help="the script the parties will run")
     record.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
     generate = actions.add_parser("generate", help="make every party's store from a plan")
@@ -212,7 +215,8 @@ def _run_offline(args: argparse.Namespace) -> int:
     if args.action == "record":
         if args.plan.exists():
             raise StoreError(f"refusing to overwrite {args.plan}")
-        plan = record_script(args.script, args.parties, args.args)
+        config = SessionConfig(precision=args.precision, truncation=args.truncation)
+        plan = record_script(args.script, args.parties, args.args, config=config)
         args.plan.write_text(plan_to_json(plan, args.parties))
         print(f"recorded {len(plan)} requests of {args.parties} parties into {args.plan}")
         return 0

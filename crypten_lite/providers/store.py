@@ -255,7 +255,12 @@ class PartyStore:
             if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
                 raise StoreError(f"rank {rank}: {path} is not a regular file")
             blob = bytearray(handle.read())
-        store = cls._parse(blob, path, rank, world_size, job_id)
+        try:
+            store = cls._parse(blob, path, rank, world_size, job_id)
+        except (KeyError, TypeError, ValueError) as err:
+            if isinstance(err, StoreError):
+                raise
+            raise StoreError(f"rank {rank}: offline store {path} has a malformed header") from err
         os.unlink(path)  # read once: the randomness can never serve two jobs
         return store
 

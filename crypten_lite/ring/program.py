@@ -3,7 +3,7 @@
 A protocol level that would otherwise issue hundreds of numpy calls over ``n``-element
 arrays (each one allocating and streaming ``8 n`` bytes) is recorded once as a program of
 register operations (:class:`ProgramBuilder`), then executed element-block by element-block
-(:func:`run_program`): the compiled backend keeps a block of 128 elements of every live
+(:func:`run_program`): the compiled backend keeps a block of 512 elements of every live
 register in cache and releases the GIL; the numpy backend runs the same instructions on whole
 arrays. Both compute the same words with the same operations, so their results are
 bit-identical. Arithmetic is mod 2^64; shifts are logical.
