@@ -35,20 +35,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from crypten_lite.client.config import ClientConfig
-from crypten_lite.client.edge_client import EdgeClient
-from crypten_lite.client.encode import encode_update
-from crypten_lite.client.shares import split_update
-from crypten_lite.client.training import (
+from fl_training import (  # examples/fl_training.py: the demo's local training, numpy only
     ModelSpec,
     accuracy,
     init_params,
     load_digits_split,
     local_train,
-    pack_weighted_update,
     partition_non_iid,
 )
+
+from crypten_lite.client import pack_weighted_update
+from crypten_lite.client.config import ClientConfig
+from crypten_lite.client.edge_client import EdgeClient
+from crypten_lite.client.encode import encode_update
+from crypten_lite.client.shares import split_update
 from crypten_lite.transport.edge import (
     NONCE_SIZE,
     EdgeRequestError,

@@ -22,6 +22,7 @@ from crypten_lite.client.encode import (
     max_clients,
     quant_params,
 )
+from crypten_lite.client.fedavg import pack_weighted_update
 from crypten_lite.client.links import DirectServerLink, GrpcServerLink, ServerLink
 from crypten_lite.client.shares import expand_seed, ring_dtype, split_update
 
@@ -39,6 +40,7 @@ __all__ = [
     "encode_update",
     "expand_seed",
     "max_clients",
+    "pack_weighted_update",
     "quant_params",
     "ring_dtype",
     "split_update",

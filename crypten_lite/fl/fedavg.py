@@ -8,7 +8,7 @@ weight and the weighted delta fit the quantization clip. The revealed aggregate 
 ``[Σ w_k Δ_k, Σ w_k]`` and the update is ``model + server_lr · Σ w_k Δ_k / Σ w_k``. With
 ``weighted=False`` the vector is the delta alone and clients count equally (mean over the
 agreed clients). The client side of the format is
-:func:`crypten_lite.client.training.pack_weighted_update`.
+:func:`crypten_lite.client.pack_weighted_update`.
 """
 
 from __future__ import annotations

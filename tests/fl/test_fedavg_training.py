@@ -5,15 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crypten_lite.client import training as tr
+from crypten_lite.client import pack_weighted_update
 from crypten_lite.fl import fedavg_update
+from examples import fl_training as tr
 
 
 def test_weighted_fedavg_is_the_weighted_mean_of_deltas():
     model = np.array([1.0, -1.0, 0.5])
     deltas = [np.array([0.1, 0.2, -0.3]), np.array([-0.2, 0.0, 0.4])]
     weights = [0.25, 0.75]
-    aggregate = sum(tr.pack_weighted_update(d, w) for d, w in zip(deltas, weights, strict=True))
+    aggregate = sum(pack_weighted_update(d, w) for d, w in zip(deltas, weights, strict=True))
     step = fedavg_update(model, aggregate, num_clients=2)
     expected = model + (0.25 * deltas[0] + 0.75 * deltas[1]) / 1.0
     np.testing.assert_allclose(step.model, expected, rtol=1e-6)
@@ -28,7 +29,7 @@ def test_fedavg_validates():
     with pytest.raises(ValueError, match="weight"):
         fedavg_update(np.zeros(3), np.zeros(4), num_clients=1)
     with pytest.raises(ValueError, match="weight"):
-        tr.pack_weighted_update(np.zeros(2), 1.5)
+        pack_weighted_update(np.zeros(2), 1.5)
 
 
 @pytest.mark.parametrize("kind", ["logreg", "mlp"])

@@ -8,9 +8,9 @@ import secrets
 import numpy as np
 import pytest
 
+from crypten_lite.client import pack_weighted_update
 from crypten_lite.client.encode import encode_update, quant_params
 from crypten_lite.client.shares import split_update
-from crypten_lite.client.training import pack_weighted_update
 from crypten_lite.fl import AggregationConfig, TooFewClientsError, fedavg_update
 from crypten_lite.fl.aggregate import range_check
 from crypten_lite.runtime.testing import run_parties

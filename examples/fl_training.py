@@ -1,4 +1,6 @@
-"""Local training on an edge client: numpy only, hand-written gradients.
+"""Local training on an edge client for the federated demo: numpy only, hand-written
+gradients. Demo code, not part of the SDK (the SDK's FedAvg packing is
+:func:`crypten_lite.client.pack_weighted_update`).
 
 Two models over flat float64 parameter vectors: multinomial logistic regression
 (``kind="logreg"``: ``W (features x classes)`` then ``b``) and a one-hidden-layer MLP with
@@ -8,8 +10,6 @@ Data: scikit-learn's bundled digits (8x8 images, 10 classes, offline), imported 
 this module needs only numpy. :func:`partition_non_iid` gives each client mostly
 ``classes_per_client`` classes (McMahan et al.'s sort-and-shard split).
 
-FedAvg packing (the server side is :mod:`crypten_lite.fl.fedavg`): a client uploads
-``[w·Δ, w]`` with ``w = n_examples / weight_cap`` (:func:`pack_weighted_update`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ __all__ = [
     "init_params",
     "load_digits_split",
     "local_train",
-    "pack_weighted_update",
     "partition_non_iid",
     "predict_logits",
 ]
@@ -208,12 +207,3 @@ def local_train(
             idx = order[start : start + batch_size]
             out -= lr * _gradient(spec, out, xs[idx], ys[idx], l2)
     return out
-
-
-def pack_weighted_update(delta: npt.ArrayLike, weight: float) -> F64:
-    """``[weight·delta, weight]``: the vector a client shares for weighted FedAvg; ``weight``
-    must lie in (0, 1] (``n_examples / weight_cap``) so it fits the quantization clip."""
-    if not 0 < weight <= 1:
-        raise ValueError(f"weight must lie in (0, 1], got {weight!r}")
-    flat = np.asarray(delta, dtype=np.float64).reshape(-1)
-    return np.concatenate([weight * flat, [weight]])
