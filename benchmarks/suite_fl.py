@@ -35,13 +35,9 @@ import numpy as np
 
 from benchmarks.record import BenchRecord, Timing
 from crypten_lite.client.edge_client import EdgeClient
-from crypten_lite.client.encode import decode_aggregate, encode_update
 from crypten_lite.client.links import DirectServerLink
-from crypten_lite.fl import AggregationConfig, AggregationService
-from crypten_lite.runtime import LaunchOptions, launch
-from crypten_lite.runtime.testing import run_parties
-from crypten_lite.session import Session
-from crypten_lite.transport.edge import (
+from crypten_lite.edge.encode import decode_aggregate, encode_update
+from crypten_lite.edge.messages import (
     InferenceQuery,
     InferenceShare,
     QuantSpec,
@@ -49,6 +45,10 @@ from crypten_lite.transport.edge import (
     RoundState,
     UpdateShare,
 )
+from crypten_lite.fl import AggregationConfig, AggregationService
+from crypten_lite.runtime import LaunchOptions, launch
+from crypten_lite.runtime.testing import run_parties
+from crypten_lite.session import Session
 
 __all__ = ["run", "run_grpc"]
 
@@ -210,7 +210,7 @@ _GRPC_SCRIPT = """
 import json, sys, time
 import numpy as np
 from crypten_lite.client.config import ClientConfig
-from crypten_lite.transport.edge import QuantSpec, RoundState
+from crypten_lite.edge.messages import QuantSpec, RoundState
 
 out_dir, params, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 quant = QuantSpec("int16", 1.0)

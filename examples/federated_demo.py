@@ -47,9 +47,8 @@ from fl_training import (  # examples/fl_training.py: the demo's local training,
 from crypten_lite.client import pack_weighted_update
 from crypten_lite.client.config import ClientConfig
 from crypten_lite.client.edge_client import EdgeClient
-from crypten_lite.client.encode import encode_update
-from crypten_lite.client.shares import split_update
-from crypten_lite.transport.edge import (
+from crypten_lite.edge.encode import encode_update
+from crypten_lite.edge.messages import (
     NONCE_SIZE,
     EdgeRequestError,
     QuantSpec,
@@ -57,6 +56,7 @@ from crypten_lite.transport.edge import (
     RoundState,
     UpdateShare,
 )
+from crypten_lite.edge.shares import split_update
 
 QUANT = QuantSpec("int16", 2.0)  # per-coordinate clip of w·Δ, resolution 2/32767
 RING_BITS = 32

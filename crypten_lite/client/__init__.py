@@ -15,16 +15,16 @@ from __future__ import annotations
 
 from crypten_lite.client.config import CLIENT_ENV, CLIENTS_ENV, ClientConfig
 from crypten_lite.client.edge_client import EdgeClient, UploadReport
-from crypten_lite.client.encode import (
+from crypten_lite.client.fedavg import pack_weighted_update
+from crypten_lite.client.links import DirectServerLink, GrpcServerLink, ServerLink
+from crypten_lite.edge.encode import (
     check_capacity,
     decode_aggregate,
     encode_update,
     max_clients,
     quant_params,
 )
-from crypten_lite.client.fedavg import pack_weighted_update
-from crypten_lite.client.links import DirectServerLink, GrpcServerLink, ServerLink
-from crypten_lite.client.shares import expand_seed, ring_dtype, split_update
+from crypten_lite.edge.shares import expand_seed, ring_dtype, split_update
 
 __all__ = [
     "CLIENTS_ENV",

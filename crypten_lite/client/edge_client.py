@@ -24,18 +24,18 @@ import numpy as np
 import numpy.typing as npt
 
 from crypten_lite.client.config import ClientConfig
-from crypten_lite.client.encode import encode_update
 from crypten_lite.client.links import GrpcServerLink, ServerLink
-from crypten_lite.client.shares import split_update
-from crypten_lite.encoding import FixedPointEncoder
-from crypten_lite.errors import CommunicationError, ConfigError, EncodingError, PeerTimeoutError
-from crypten_lite.transport.edge import (
+from crypten_lite.edge.encode import encode_update
+from crypten_lite.edge.messages import (
     NONCE_SIZE,
     InferenceQuery,
     RoundInfo,
     RoundState,
     UpdateShare,
 )
+from crypten_lite.edge.shares import split_update
+from crypten_lite.encoding import FixedPointEncoder
+from crypten_lite.errors import CommunicationError, ConfigError, EncodingError, PeerTimeoutError
 from crypten_lite.transport.grpc import load_identity
 
 __all__ = ["EdgeClient", "UploadReport"]

@@ -18,8 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from crypten_lite.errors import PeerTimeoutError
-from crypten_lite.transport.edge import (
+from crypten_lite.edge.messages import (
     DUPLICATE_SAME_UPLOAD,
     EdgeHandler,
     EdgeRefusal,
@@ -28,7 +27,10 @@ from crypten_lite.transport.edge import (
     InferenceShare,
     RoundInfo,
     UpdateShare,
+    as_aggregation,
+    as_inference,
 )
+from crypten_lite.errors import PeerTimeoutError
 from crypten_lite.transport.grpc import (
     CertPaths,
     EdgeStub,
@@ -72,15 +74,15 @@ class DirectServerLink:
         self.client_id = client_id
 
     def round_info(self) -> RoundInfo:
-        return self.handler.round_info(self.client_id)
+        return as_aggregation(self.handler).round_info(self.client_id)
 
     def submit(self, share: UpdateShare) -> int:
         size = len(encode_submit_request(share))  # validates like the wire does
-        self.handler.submit(self.client_id, share)
+        as_aggregation(self.handler).submit(self.client_id, share)
         return size
 
     def infer(self, query: InferenceQuery) -> InferenceShare:
-        return self.handler.infer(self.client_id, query)
+        return as_inference(self.handler).infer(self.client_id, query)
 
     def close(self) -> None:
         return None

@@ -1,7 +1,7 @@
 """Secure aggregation for federated learning on the compute parties (issue 9).
 
 Clients share their quantized model updates additively among the servers (seed-compressed:
-see :mod:`crypten_lite.transport.edge`); each server runs an :class:`AggregationService`
+see :mod:`crypten_lite.edge.messages`); each server runs an :class:`AggregationService`
 (an ``EdgeHandler``), the servers agree on the clients that reached all of them, optionally
 check a norm bound in MPC, and open only the sum. :func:`fedavg_update` turns the sum into the
 next global model.

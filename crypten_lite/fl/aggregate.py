@@ -39,13 +39,13 @@ from typing import Protocol, cast
 import numpy as np
 import numpy.typing as npt
 
-from crypten_lite.client.encode import quant_params
+from crypten_lite.edge.encode import quant_params
+from crypten_lite.edge.messages import QuantSpec
 from crypten_lite.errors import ConfigError
 from crypten_lite.protocols import comparison
 from crypten_lite.session import Session
 from crypten_lite.tensor import MPCTensor
 from crypten_lite.transport.base import Communicator
-from crypten_lite.transport.edge import QuantSpec
 
 __all__ = [
     "RANGE_CHUNK",

@@ -1,4 +1,5 @@
-"""``InferenceService``: one compute party's private-inference server (an ``EdgeHandler``).
+"""``InferenceService``: one compute party's private-inference server (an
+``InferenceHandler``).
 
 Every server holds the same encrypted ``crypten_lite.nn`` models (``model.encrypt(src=0)`` on
 all servers) and runs :meth:`InferenceService.serve` on its main thread; edge clients call
@@ -46,21 +47,19 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
-from crypten_lite.client.shares import expand_seed
-from crypten_lite.errors import CommunicationError, ConfigError
-from crypten_lite.nn import Module
-from crypten_lite.session import Session
-from crypten_lite.tensor import MPCTensor
-from crypten_lite.transport.edge import (
+from crypten_lite.edge.messages import (
     SEED_SIZE,
     EdgeRefusal,
     EdgeRequestError,
     InferenceQuery,
     InferenceShare,
-    RoundInfo,
-    UpdateShare,
     check_client,
 )
+from crypten_lite.edge.shares import expand_seed
+from crypten_lite.errors import CommunicationError, ConfigError
+from crypten_lite.nn import Module
+from crypten_lite.session import Session
+from crypten_lite.tensor import MPCTensor
 
 __all__ = ["CONTROL_IDLE", "CONTROL_QUERY", "InferenceService", "query_digest"]
 
@@ -73,11 +72,6 @@ _MAX_REMEMBERED = 1 << 16  # (client, query id) pairs kept for duplicate detecti
 _MISSING = (
     "not every server received this query (or a server saw different metadata); it was not run"
 )
-_NOT_SERVING = (
-    "this server serves private inference; round_info and submit (secure aggregation) are "
-    "not available here"
-)
-
 U64 = npt.NDArray[np.uint64]
 
 
@@ -194,15 +188,7 @@ class InferenceService:
             f"pending={len(self._pending)})"
         )
 
-    # -- EdgeHandler ------------------------------------------------------------------------
-    def round_info(self, client_id: str) -> RoundInfo:
-        check_client(client_id, self.allowed_clients)
-        raise EdgeRequestError(EdgeRefusal.INVALID, _NOT_SERVING)
-
-    def submit(self, client_id: str, share: UpdateShare) -> None:
-        check_client(client_id, self.allowed_clients)
-        raise EdgeRequestError(EdgeRefusal.INVALID, _NOT_SERVING)
-
+    # -- InferenceHandler -------------------------------------------------------------------
     def infer(self, client_id: str, query: InferenceQuery) -> InferenceShare:
         """Validate and queue ``query``, then wait (at most ``query_timeout_s``) for this
         server's share of the output. Refusals: INVALID (unknown model, wrong shape,

@@ -3,12 +3,12 @@
 One :class:`RoundRegistry` lives in each server's
 :class:`~crypten_lite.fl.service.AggregationService`. It knows the public parameters of the
 open round (number, length, ring width, this server's index among ``num_servers``) and checks
-every :class:`~crypten_lite.transport.edge.UpdateShare` before it is kept:
+every :class:`~crypten_lite.edge.messages.UpdateShare` before it is kept:
 
 * wrong round, or no round open -> ``STALE``;
 * a second upload by the same client for the round, or a nonce seen before in this job (a
   replayed message) -> ``DUPLICATE``; the message starts with
-  :data:`~crypten_lite.transport.edge.DUPLICATE_SAME_UPLOAD` only when the share repeats the
+  :data:`~crypten_lite.edge.messages.DUPLICATE_SAME_UPLOAD` only when the share repeats the
   client's stored upload (same nonce): a retry whose first attempt landed;
 * wrong length, ring width, dtype, nonce or seed size, or the wrong kind of share for this
   server (servers ``0..k-2`` take a seed, server ``k-1`` the masked vector) -> ``INVALID``
@@ -33,7 +33,7 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
-from crypten_lite.transport.edge import (
+from crypten_lite.edge.messages import (
     DUPLICATE_SAME_UPLOAD,
     NONCE_SIZE,
     SEED_SIZE,

@@ -1,4 +1,5 @@
-"""``AggregationService``: one compute party's secure-aggregation server (an ``EdgeHandler``).
+"""``AggregationService``: one compute party's secure-aggregation server (an
+``AggregationHandler``).
 
 Round lifecycle, driven by the server script (every server runs the same loop in step):
 
@@ -42,26 +43,22 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from crypten_lite.client.encode import decode_aggregate, quant_params
-from crypten_lite.client.shares import expand_seed
-from crypten_lite.errors import ConfigError
-from crypten_lite.fl.aggregate import norm_bound_units, range_check, reveal_sum
-from crypten_lite.fl.agreement import TooFewClientsError, agree_on_clients
-from crypten_lite.fl.registry import ClosedRound, RoundRegistry, SeedExpander
-from crypten_lite.session import Session
-from crypten_lite.transport.edge import (
+from crypten_lite.edge.encode import decode_aggregate, quant_params
+from crypten_lite.edge.messages import (
     RING_BITS,
     SCHEMES,
-    EdgeRefusal,
-    EdgeRequestError,
-    InferenceQuery,
-    InferenceShare,
     QuantSpec,
     RoundInfo,
     RoundState,
     UpdateShare,
     check_client,
 )
+from crypten_lite.edge.shares import expand_seed
+from crypten_lite.errors import ConfigError
+from crypten_lite.fl.aggregate import norm_bound_units, range_check, reveal_sum
+from crypten_lite.fl.agreement import TooFewClientsError, agree_on_clients
+from crypten_lite.fl.registry import ClosedRound, RoundRegistry, SeedExpander
+from crypten_lite.session import Session
 
 __all__ = ["AggregationConfig", "AggregationService", "RoundResult", "TooFewRangeCheckedError"]
 
@@ -240,7 +237,7 @@ class AggregationService:
         self._model = np.zeros(0, np.float32)
         self._expected = config.expected_clients
 
-    # -- EdgeHandler ------------------------------------------------------------------------
+    # -- AggregationHandler -----------------------------------------------------------------
     def round_info(self, client_id: str) -> RoundInfo:
         check_client(client_id, self._registry.allowed)
         with self._lock:
@@ -260,12 +257,6 @@ class AggregationService:
 
     def submit(self, client_id: str, share: UpdateShare) -> None:
         self._registry.submit(client_id, share)  # checks the identity too
-
-    def infer(self, client_id: str, query: InferenceQuery) -> InferenceShare:
-        check_client(client_id, self._registry.allowed)
-        raise EdgeRequestError(
-            EdgeRefusal.INVALID, "this server runs secure aggregation; inference is not served"
-        )
 
     # -- round lifecycle ----------------------------------------------------------------------
     @property

@@ -19,8 +19,7 @@ from crypten_lite.client import (
     encode_update,
     expand_seed,
 )
-from crypten_lite.errors import CommunicationError, ConfigError, EncodingError, PeerTimeoutError
-from crypten_lite.transport.edge import (
+from crypten_lite.edge.messages import (
     InferenceQuery,
     InferenceShare,
     QuantSpec,
@@ -28,6 +27,7 @@ from crypten_lite.transport.edge import (
     RoundState,
     UpdateShare,
 )
+from crypten_lite.errors import CommunicationError, ConfigError, EncodingError, PeerTimeoutError
 from crypten_lite.transport.grpc import CertPaths
 
 

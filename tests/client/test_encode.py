@@ -13,8 +13,8 @@ from crypten_lite.client import (
     max_clients,
     quant_params,
 )
+from crypten_lite.edge.messages import QuantSpec
 from crypten_lite.errors import EncodingError, EncodingRangeError
-from crypten_lite.transport.edge import QuantSpec
 
 
 def test_int16_quantizes_symmetrically_with_round_half_even():

@@ -42,3 +42,44 @@ def test_the_root_still_offers_the_whole_api_on_first_use():
     out = subprocess.run([sys.executable, "-c", "import crypten_lite as cl; cl.nothing"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "has no attribute 'nothing'" in out.stderr
+
+
+def test_each_edge_service_serves_only_its_own_calls():
+    """Aggregation and inference are separate handler protocols: neither service stubs the
+    other's methods, and a call of the wrong kind gets a refusal that says why."""
+    import numpy as np
+    import pytest
+
+    from crypten_lite.client import DirectServerLink
+    from crypten_lite.edge.messages import (
+        AggregationHandler,
+        EdgeRequestError,
+        InferenceHandler,
+        InferenceQuery,
+    )
+    from crypten_lite.fl import AggregationService
+    from crypten_lite.fl.inference import InferenceService
+
+    assert not hasattr(AggregationService, "infer")
+    assert not hasattr(InferenceService, "round_info") and not hasattr(InferenceService, "submit")
+
+    class Inference:
+        def infer(self, client_id, query):
+            raise AssertionError("not reached")
+
+    assert isinstance(Inference(), InferenceHandler)
+    assert not isinstance(Inference(), AggregationHandler)
+    link = DirectServerLink(Inference(), "client-0")
+    with pytest.raises(EdgeRequestError, match="round info and uploads are not served"):
+        link.round_info()
+    query = InferenceQuery(b"q" * 16, "m", (1,), 16, vector=np.zeros(1, np.uint64))
+    with pytest.raises(EdgeRequestError, match="inference queries are not served"):
+        DirectServerLink(_Aggregation(), "client-0").infer(query)
+
+
+class _Aggregation:
+    def round_info(self, client_id):
+        raise AssertionError("not reached")
+
+    def submit(self, client_id, share):
+        raise AssertionError("not reached")

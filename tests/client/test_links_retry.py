@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from crypten_lite.client.links import GrpcServerLink, is_own_duplicate
-from crypten_lite.client.shares import expand_seed, split_update
+from crypten_lite.edge.messages import EdgeRefusal, EdgeRequestError, UpdateShare
+from crypten_lite.edge.shares import expand_seed, split_update
 from crypten_lite.errors import PeerTimeoutError
 from crypten_lite.fl.registry import RoundRegistry
-from crypten_lite.transport.edge import EdgeRefusal, EdgeRequestError, UpdateShare
 
 
 class _LossyStub:

@@ -19,19 +19,19 @@ import pytest
 from crypten_lite import nn
 from crypten_lite.client.edge_client import EdgeClient
 from crypten_lite.client.links import DirectServerLink
-from crypten_lite.client.shares import split_update
-from crypten_lite.encoding import FixedPointEncoder
-from crypten_lite.errors import ConfigError
-from crypten_lite.fl import InferenceService
-from crypten_lite.runtime import LaunchOptions, launch
-from crypten_lite.runtime.testing import run_parties
-from crypten_lite.transport.edge import (
+from crypten_lite.edge.messages import (
     EdgeRefusal,
     EdgeRequestError,
     InferenceQuery,
     InferenceShare,
     UpdateShare,
 )
+from crypten_lite.edge.shares import split_update
+from crypten_lite.encoding import FixedPointEncoder
+from crypten_lite.errors import ConfigError
+from crypten_lite.fl import InferenceService
+from crypten_lite.runtime import LaunchOptions, launch
+from crypten_lite.runtime.testing import run_parties
 
 SHAPES = {"mlp": (4,), "mlp2": (4,)}
 
@@ -136,12 +136,13 @@ def test_bad_queries_are_refused_and_duplicates_too():
         first = call_all(services, good)
         again = call_all(services, good)
         swapped = call_all(services, split_query(x, 2)[::-1])  # seed to the vector server
+        link = DirectServerLink(services[0], "client-0")  # what the gateway does too
         for what in ("round_info", "submit"):
             with pytest.raises(EdgeRequestError) as err:
                 if what == "round_info":
-                    services[0].round_info("client-0")
+                    link.round_info()
                 else:
-                    services[0].submit("client-0", UpdateShare(1, b"n" * 16, 4, 32, b"s" * 32))
+                    link.submit(UpdateShare(1, b"n" * 16, 4, 32, b"s" * 32))
             refusals[what] = (err.value.refusal, err.value.detail)
         return refusals, first, again, swapped
 
@@ -150,7 +151,7 @@ def test_bad_queries_are_refused_and_duplicates_too():
     assert "(batch, *(4,))" in refusals["shape"][1] and "(2, 5)" in refusals["shape"][1]
     assert "unknown model 'cnn'" in refusals["model"][1]
     assert "frac_bits must be 16" in refusals["frac_bits"][1]
-    assert "serves private inference" in refusals["round_info"][1]
+    assert "runs private inference" in refusals["round_info"][1]
     total = sum(s.share for s in first)
     np.testing.assert_allclose(FixedPointEncoder(16).decode(total), build(1)(x), atol=1e-3)
     assert all(isinstance(e, EdgeRequestError) for e in again)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crypten_lite.client.shares import expand_seed
+from crypten_lite.edge.messages import EdgeRefusal, EdgeRequestError, UpdateShare
+from crypten_lite.edge.shares import expand_seed
 from crypten_lite.fl import RoundRegistry
-from crypten_lite.transport.edge import EdgeRefusal, EdgeRequestError, UpdateShare
 
 from .uploads import make_shares
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from crypten_lite.client import pack_weighted_update
-from crypten_lite.client.encode import encode_update, quant_params
-from crypten_lite.client.shares import split_update
+from crypten_lite.edge.encode import encode_update, quant_params
+from crypten_lite.edge.messages import QuantSpec, UpdateShare
+from crypten_lite.edge.shares import split_update
 from crypten_lite.fl import AggregationConfig, TooFewClientsError, fedavg_update
 from crypten_lite.fl.aggregate import range_check
 from crypten_lite.runtime.testing import run_parties
-from crypten_lite.transport.edge import QuantSpec, UpdateShare
 
 from .uploads import run_round
 
@@ -52,7 +52,7 @@ def deliver_all(uploads: dict[str, list[UpdateShare]]):
 
 def exact_sum(xs, ring_bits, quant=QUANT) -> np.ndarray:
     """The decoded ring sum of the quantized updates (what the servers must open, exactly)."""
-    from crypten_lite.client.encode import decode_aggregate
+    from crypten_lite.edge.encode import decode_aggregate
 
     dtype = np.uint32 if ring_bits == 32 else np.uint64
     total = np.zeros(M, dtype)

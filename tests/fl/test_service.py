@@ -10,9 +10,9 @@ import pytest
 
 from crypten_lite.client.edge_client import EdgeClient
 from crypten_lite.client.links import DirectServerLink
+from crypten_lite.edge.messages import EdgeRefusal, EdgeRequestError, QuantSpec, RoundState
 from crypten_lite.fl import AggregationConfig, TooFewClientsError, agree_on_clients
 from crypten_lite.runtime.testing import run_parties
-from crypten_lite.transport.edge import EdgeRefusal, EdgeRequestError, QuantSpec, RoundState
 
 from .uploads import make_shares, quantized, run_round
 
@@ -130,8 +130,8 @@ def test_norm_bound_rejects_a_poisoned_update_and_keeps_honest_ones():
 
 def test_norm_bound_catches_a_ring_element_that_squares_to_zero():
     """q_j = 2^32 squares to 0 mod 2^64: the elementwise check must reject it."""
-    from crypten_lite.client.shares import split_update
-    from crypten_lite.transport.edge import UpdateShare
+    from crypten_lite.edge.messages import UpdateShare
+    from crypten_lite.edge.shares import split_update
 
     def deliver(services):
         for i in range(2):
@@ -197,14 +197,15 @@ def test_config_validation_names_the_argument():
 
 def test_round_info_and_lifecycle_on_one_server():
     def job(session):
+        from crypten_lite.edge.messages import as_inference
         from crypten_lite.fl import AggregationService
 
         svc = AggregationService(session, config())
         before = svc.round_info("client-0")
         number = svc.open_round(np.arange(3.0))
         opened = svc.round_info("client-0")
-        with pytest.raises(EdgeRequestError) as err:
-            svc.infer("client-0", None)
+        with pytest.raises(EdgeRequestError) as err:  # what the gateway answers an Infer call
+            as_inference(svc)
         svc.finish()
         return before, number, opened, svc.round_info("client-0"), err.value.refusal
 

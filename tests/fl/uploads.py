@@ -6,9 +6,9 @@ import secrets
 
 import numpy as np
 
-from crypten_lite.client.encode import encode_update
-from crypten_lite.client.shares import split_update
-from crypten_lite.transport.edge import NONCE_SIZE, QuantSpec, UpdateShare
+from crypten_lite.edge.encode import encode_update
+from crypten_lite.edge.messages import NONCE_SIZE, QuantSpec, UpdateShare
+from crypten_lite.edge.shares import split_update
 
 
 def make_shares(
@@ -25,7 +25,7 @@ def make_shares(
 
 def quantized(x: np.ndarray, ring_bits: int = 32, quant: QuantSpec = QuantSpec()) -> np.ndarray:
     """The float value the servers can recover for ``x`` (after clipping and rounding)."""
-    from crypten_lite.client.encode import decode_aggregate
+    from crypten_lite.edge.encode import decode_aggregate
 
     return decode_aggregate(encode_update(x, quant, ring_bits), quant, ring_bits)
 

@@ -27,7 +27,7 @@ config = ClientConfig.from_environment()
 if config is None:  # a server: a party rank with a session
     import crypten_lite as cl
     from crypten_lite.runtime import launched_clients
-    from crypten_lite.transport.edge import QuantSpec, RoundInfo, RoundState
+    from crypten_lite.edge.messages import QuantSpec, RoundInfo, RoundState
 
     session = cl.current_session()
     assert launched_clients() == 3

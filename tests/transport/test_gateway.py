@@ -13,8 +13,7 @@ import pytest
 
 from crypten_lite._proto import edge_pb2, party_pb2
 from crypten_lite.client import GrpcServerLink, expand_seed
-from crypten_lite.errors import CommunicationError, ConfigError
-from crypten_lite.transport.edge import (
+from crypten_lite.edge.messages import (
     EdgeRefusal,
     EdgeRequestError,
     InferenceQuery,
@@ -24,6 +23,7 @@ from crypten_lite.transport.edge import (
     RoundState,
     UpdateShare,
 )
+from crypten_lite.errors import CommunicationError, ConfigError
 from crypten_lite.transport.grpc import (
     GrpcCommunicator,
     GrpcOptions,

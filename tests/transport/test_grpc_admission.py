@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from crypten_lite._proto import edge_pb2, health_pb2, party_pb2
+from crypten_lite.edge.messages import EdgeRefusal, EdgeRequestError, UpdateShare
 from crypten_lite.errors import MessageRejectedError
-from crypten_lite.transport.edge import EdgeRefusal, EdgeRequestError, UpdateShare
 from crypten_lite.transport.grpc import GrpcCommunicator, GrpcOptions, load_identity
 from crypten_lite.transport.grpc.channels import channel_credentials, open_link
 from crypten_lite.transport.grpc.gateway import EdgeGateway, EdgeStub

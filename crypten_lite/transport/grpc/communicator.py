@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crypten_lite._proto import health_pb2, party_pb2
+from crypten_lite.edge.messages import EdgeHandler
 from crypten_lite.errors import (
     CommunicationError,
     ConfigError,
@@ -39,7 +40,6 @@ from crypten_lite.errors import (
     PeerTimeoutError,
 )
 from crypten_lite.transport.base import Communicator
-from crypten_lite.transport.edge import EdgeHandler
 from crypten_lite.transport.grpc.admission import Watchdog
 from crypten_lite.transport.grpc.channels import (
     PeerLink,

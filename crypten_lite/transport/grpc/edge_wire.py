@@ -1,4 +1,4 @@
-"""Edge messages on the wire: the dataclasses of :mod:`crypten_lite.transport.edge` to and from
+"""Edge messages on the wire: the dataclasses of :mod:`crypten_lite.edge.messages` to and from
 the protobuf messages of ``edge.proto``, validating every size, dtype and length before any
 allocation (vectors are raw little-endian bytes; nothing is unpickled).
 
@@ -17,8 +17,7 @@ import numpy.typing as npt
 from google.protobuf.message import DecodeError
 
 from crypten_lite._proto import edge_pb2
-from crypten_lite.errors import CommunicationError, MessageRejectedError
-from crypten_lite.transport.edge import (
+from crypten_lite.edge.messages import (
     NONCE_SIZE,
     RING_BITS,
     SCHEMES,
@@ -33,6 +32,7 @@ from crypten_lite.transport.edge import (
     invalid,
     ring_dtype,
 )
+from crypten_lite.errors import CommunicationError, MessageRejectedError
 from crypten_lite.transport.grpc.wire import clean, split_bytes_field
 
 __all__ = [

@@ -5,7 +5,7 @@ Server side: :class:`EdgeGateway` authenticates the caller (its TLS certificate 
 edge client, ``client-<id>``; ranks and anonymous callers are refused; optionally an
 operator-issued token in the call metadata, see :func:`issue_token`), validates every size,
 dtype and length before allocating, converts the request into the dataclasses of
-:mod:`crypten_lite.transport.edge` and hands it to the :class:`EdgeHandler` installed with
+:mod:`crypten_lite.edge.messages` and hands it to the :class:`EdgeHandler` installed with
 ``GrpcCommunicator.set_edge_handler``. Before a handler is installed every call is answered
 ``UNAVAILABLE`` ("service not ready"). ``EdgeRequestError`` maps to a status code (see
 :data:`REFUSAL_CODES`) carrying the handler's message; any other exception becomes
@@ -45,8 +45,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from crypten_lite._proto import edge_pb2
-from crypten_lite.errors import CommunicationError, ConfigError, PeerTimeoutError
-from crypten_lite.transport.edge import (
+from crypten_lite.edge.messages import (
     EdgeHandler,
     EdgeRefusal,
     EdgeRequestError,
@@ -54,8 +53,11 @@ from crypten_lite.transport.edge import (
     InferenceShare,
     RoundInfo,
     UpdateShare,
+    as_aggregation,
+    as_inference,
     invalid,
 )
+from crypten_lite.errors import CommunicationError, ConfigError, PeerTimeoutError
 from crypten_lite.transport.grpc.admission import Limiter, Watchdog, caller_identity, read_one
 from crypten_lite.transport.grpc.channels import channel_credentials
 from crypten_lite.transport.grpc.edge_wire import (
@@ -279,7 +281,7 @@ class EdgeGateway:
     ) -> edge_pb2.RoundInfoReply:
         def body(handler: EdgeHandler, client: str, request: bytes) -> edge_pb2.RoundInfoReply:
             _parse(edge_pb2.RoundInfoRequest, request)
-            return round_reply(handler.round_info(client))
+            return round_reply(as_aggregation(handler).round_info(client))
 
         return self._serve(requests, context, "RoundInfo", body)
 
@@ -289,11 +291,12 @@ class EdgeGateway:
         def body(handler: EdgeHandler, client: str, request: bytes) -> edge_pb2.SubmitReply:
             # sizes are checked against the job on a view of the request: a wrong-length or
             # oversized vector is refused before anything is copied
+            service = as_aggregation(handler)
             scanned = scan_submit_request(request, self._max)
             if scanned.vector is not None:
-                job = handler.round_info(client)
+                job = service.round_info(client)
                 scanned.check_job(job.num_elements, job.ring_bits)
-            handler.submit(client, scanned.share())
+            service.submit(client, scanned.share())
             return edge_pb2.SubmitReply()
 
         return self._serve(requests, context, "Submit", body)
@@ -302,8 +305,9 @@ class EdgeGateway:
         self, requests: Iterator[bytes], context: grpc.ServicerContext
     ) -> edge_pb2.InferReply:
         def body(handler: EdgeHandler, client: str, request: bytes) -> edge_pb2.InferReply:
+            service = as_inference(handler)
             query = decode_infer_request(_parse(edge_pb2.InferRequest, request), self._max)
-            return infer_reply(handler.infer(client, query))
+            return infer_reply(service.infer(client, query))
 
         return self._serve(requests, context, "Infer", body)
 

@@ -1,6 +1,6 @@
 """Encoding a float model update into the ring before sharing, and decoding the sum.
 
-Schemes (:data:`crypten_lite.transport.edge.SCHEMES`): ``int8``/``int16`` quantize
+Schemes (:data:`crypten_lite.edge.messages.SCHEMES`): ``int8``/``int16`` quantize
 ``clip(x, -clip, clip)`` symmetrically with scale ``clip / 127`` or ``clip / 32767`` and round
 half to even (``crypten_lite.encoding.quantize`` with the range ``[-qmax, qmax]``);
 ``fixed16`` is ``FixedPointEncoder(16)`` of the clipped value. Negative values wrap into the
@@ -16,10 +16,10 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from crypten_lite.client.shares import ring_dtype
+from crypten_lite.edge.messages import SCHEMES, QuantSpec
+from crypten_lite.edge.shares import ring_dtype
 from crypten_lite.encoding import FixedPointEncoder, quantize
 from crypten_lite.errors import EncodingError, EncodingRangeError
-from crypten_lite.transport.edge import SCHEMES, QuantSpec
 
 __all__ = ["check_capacity", "decode_aggregate", "encode_update", "max_clients", "quant_params"]
 

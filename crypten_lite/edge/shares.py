@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from crypten_lite.edge.messages import SEED_SIZE, ring_dtype
 from crypten_lite.errors import RingDTypeError, RingShapeError
 from crypten_lite.ring.prg import AesCtrPrg, new_seed
-from crypten_lite.transport.edge import SEED_SIZE, ring_dtype
 
 __all__ = ["MAX_SERVERS", "expand_seed", "ring_dtype", "split_update"]
 

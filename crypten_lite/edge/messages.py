@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -29,15 +29,19 @@ __all__ = [
     "RING_BITS",
     "SCHEMES",
     "SEED_SIZE",
+    "AggregationHandler",
     "EdgeHandler",
     "EdgeRefusal",
     "EdgeRequestError",
+    "InferenceHandler",
     "InferenceQuery",
     "InferenceShare",
     "QuantSpec",
     "RoundInfo",
     "RoundState",
     "UpdateShare",
+    "as_aggregation",
+    "as_inference",
     "check_client",
     "invalid",
     "ring_dtype",
@@ -183,14 +187,46 @@ class InferenceShare:
         return f"InferenceShare(shape={self.shape}, frac_bits={self.frac_bits}, <hidden>)"
 
 
-class EdgeHandler(Protocol):
-    """The server-side service behind the gateway. ``client_id`` is the authenticated
-    identity (never taken from the request body). Methods raise :class:`EdgeRequestError`
-    to refuse; any other exception is reported to the client as an internal error without
-    its text. Called from gRPC worker threads: implementations must be thread-safe."""
+@runtime_checkable
+class AggregationHandler(Protocol):
+    """A secure-aggregation server behind the gateway: round info and update uploads.
+    ``client_id`` is the authenticated identity (never taken from the request body).
+    Methods raise :class:`EdgeRequestError` to refuse; any other exception is reported to the
+    client as an internal error without its text. Called from gRPC worker threads:
+    implementations must be thread-safe."""
 
     def round_info(self, client_id: str) -> RoundInfo: ...
 
     def submit(self, client_id: str, share: UpdateShare) -> None: ...
 
+
+@runtime_checkable
+class InferenceHandler(Protocol):
+    """A private-inference server behind the gateway (same rules as
+    :class:`AggregationHandler`)."""
+
     def infer(self, client_id: str, query: InferenceQuery) -> InferenceShare: ...
+
+
+#: what a server installs: one service, of either kind (neither stubs the other's calls)
+EdgeHandler = AggregationHandler | InferenceHandler
+
+
+def as_aggregation(handler: EdgeHandler) -> AggregationHandler:
+    """``handler`` if it serves secure aggregation, else the refusal a client gets."""
+    if not isinstance(handler, AggregationHandler):
+        raise EdgeRequestError(
+            EdgeRefusal.INVALID,
+            "this server runs private inference: round info and uploads are not served",
+        )
+    return handler
+
+
+def as_inference(handler: EdgeHandler) -> InferenceHandler:
+    """``handler`` if it serves private inference, else the refusal a client gets."""
+    if not isinstance(handler, InferenceHandler):
+        raise EdgeRequestError(
+            EdgeRefusal.INVALID,
+            "this server runs secure aggregation: inference queries are not served",
+        )
+    return handler
