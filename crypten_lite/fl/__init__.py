@@ -2,7 +2,7 @@
 
 Clients share their quantized model updates additively among the servers (seed-compressed:
 see :mod:`crypten_lite.edge.messages`); each server runs an :class:`AggregationService`
-(an ``EdgeHandler``), the servers agree on the clients that reached all of them, optionally
+(an ``AggregationHandler``), the servers agree on the clients that reached all of them, optionally
 check a norm bound in MPC, and open only the sum. :func:`fedavg_update` turns the sum into the
 next global model.
 """
@@ -12,24 +12,15 @@ from __future__ import annotations
 from crypten_lite.fl.aggregate import norm_bound_units, norm_check, quant_scale, reveal_sum
 from crypten_lite.fl.agreement import Agreement, TooFewClientsError, agree_on_clients, client_hash
 from crypten_lite.fl.fedavg import FedAvgStep, fedavg_update, update_length
-from crypten_lite.fl.inference import (
-    CONTROL_IDLE,
-    CONTROL_QUERY,
-    InferenceService,
-    query_digest,
-)
 from crypten_lite.fl.registry import ClosedRound, RoundRegistry, ring_dtype
 from crypten_lite.fl.service import AggregationConfig, AggregationService, RoundResult
 
 __all__ = [
-    "CONTROL_IDLE",
-    "CONTROL_QUERY",
     "AggregationConfig",
     "AggregationService",
     "Agreement",
     "ClosedRound",
     "FedAvgStep",
-    "InferenceService",
     "RoundRegistry",
     "RoundResult",
     "TooFewClientsError",
@@ -39,7 +30,6 @@ __all__ = [
     "norm_bound_units",
     "norm_check",
     "quant_scale",
-    "query_digest",
     "reveal_sum",
     "ring_dtype",
     "update_length",

@@ -58,7 +58,7 @@ def test_each_edge_service_serves_only_its_own_calls():
         InferenceQuery,
     )
     from crypten_lite.fl import AggregationService
-    from crypten_lite.fl.inference import InferenceService
+    from crypten_lite.inference.service import InferenceService
 
     assert not hasattr(AggregationService, "infer")
     assert not hasattr(InferenceService, "round_info") and not hasattr(InferenceService, "submit")

@@ -29,7 +29,7 @@ from crypten_lite.edge.messages import (
 from crypten_lite.edge.shares import split_update
 from crypten_lite.encoding import FixedPointEncoder
 from crypten_lite.errors import ConfigError
-from crypten_lite.fl import InferenceService
+from crypten_lite.inference import InferenceService
 from crypten_lite.runtime import LaunchOptions, launch
 from crypten_lite.runtime.testing import run_parties
 
@@ -256,7 +256,7 @@ def build():
 config = ClientConfig.from_environment()
 if config is None:  # a server
     import crypten_lite as cl
-    from crypten_lite.fl import InferenceService
+    from crypten_lite.inference import InferenceService
 
     session = cl.current_session()
     service = InferenceService(session, {"mlp": build().encrypt(src=0)},
