@@ -6,30 +6,39 @@ all servers) and runs :meth:`InferenceService.serve` on its main thread; edge cl
 ``infer`` (a gRPC worker thread per call), which validates and queues the query, then waits
 for the serving loop to produce this server's output share.
 
-The serving loop processes one query at a time, in the same order on every server. One step:
+The serving loop answers queries in micro-batches, in the same order on every server. One
+step:
 
-1. Server 0 (the leader) picks its oldest pending query (waiting up to ``heartbeat_s`` for
-   one) and broadcasts the control message ``int64[kind, d0, d1, d2, d3]``: ``kind`` is
-   ``IDLE`` (0) or ``QUERY`` (1), ``d0..d3`` the SHA-256 digest over (client id, query id,
-   model, shape, frac_bits) as four little-endian words (zeros when idle). A client that sent
-   different metadata to different servers produces different digests and is caught here.
-2. A follower waits up to ``match_timeout_s`` for a pending query with that digest.
-3. ``all_gather`` of ``int64[have, stop]``: ``have`` = this server holds the query; ``stop``
-   = this server wants the loop to end (:meth:`stop`, ``idle_timeout_s``, ``max_queries``).
-   If any server lacks the query, every server fails it (the waiting RPC gets ``STALE``:
-   not every server received it). If any server votes stop, every server ends after the step,
-   so no server is left waiting for a control message (the stop is in-band).
-4. Otherwise every server wraps its input share as ``[x]`` (``MPCTensor.from_shares``), runs
-   the model, adds a fresh zero-sharing (pairwise streams, no communication) to its share of
-   ``[y]`` and answers the RPC with it: the client learns ``y`` and nothing about the servers'
-   internal shares.
+1. Server 0 (the leader) waits up to ``heartbeat_s`` for a pending query, then up to
+   ``batch_window_s`` more for others to join, and takes the oldest pending queries of that
+   query's model, in admission order, while their rows fit ``max_batch``. It broadcasts the
+   control message ``int64[kind, count, digests]``: ``kind`` is ``IDLE`` (0) or ``QUERY``
+   (1), then for each query the SHA-256 digest over (client id, query id, model, shape,
+   frac_bits) as four little-endian words. A client that sent different metadata to
+   different servers produces different digests and is caught here.
+2. A follower waits up to ``match_timeout_s`` for pending queries with those digests.
+3. ``all_gather`` of ``int64[stop, have_1 .. have_count]``: ``have_i`` = this server holds
+   query ``i``; ``stop`` = this server wants the loop to end (:meth:`stop`,
+   ``idle_timeout_s``, ``max_queries``). A query some server lacks is failed on every server
+   that holds it (the waiting RPC gets ``STALE``: not every server received it). If any
+   server votes stop, every server ends after the step, so no server is left waiting for a
+   control message (the stop is in-band).
+4. The queries every server holds run as ONE batch: every server stacks its input shares
+   along the batch axis (``MPCTensor.from_shares``), runs the model once, adds a fresh
+   zero-sharing (pairwise streams, no communication) to its share of ``[y]`` and answers each
+   waiting RPC with its own rows: a client learns its ``y`` and nothing about the other
+   queries of the batch or the servers' internal shares.
+
+Admission is bounded: beyond ``max_pending`` waiting queries a server answers UNAVAILABLE
+("busy, retry"; the client SDK retries with backoff), never a hang.
 
 Input shapes are public and checked when a query is admitted (identically on every server),
 so the model never sees a shape it does not accept and all servers decide alike.
-Cost per query: 2 rounds (the leader sends ``40`` bytes to each follower, every server sends
-``16`` bytes to each other server) plus the model's rounds and bytes; the re-randomization is
-local. While idle the same 2-round step repeats every ``heartbeat_s`` (keeps followers' receive
-timeouts from firing and lets any server stop the loop).
+Cost per step: 2 rounds (the leader sends ``16 + 32 q`` bytes to each follower for ``q``
+queries, every server ``8 (q + 1)`` bytes to each other server) plus the model's rounds and
+bytes for the whole batch; the re-randomization is local. While idle the same 2-round step
+repeats every ``heartbeat_s`` (keeps followers' receive timeouts from firing and lets any
+server stop the loop).
 """
 
 from __future__ import annotations
@@ -63,7 +72,7 @@ from crypten_lite.tensor import MPCTensor
 
 __all__ = ["CONTROL_IDLE", "CONTROL_QUERY", "InferenceService", "query_digest"]
 
-#: control-message kinds (first word of the leader's ``int64[kind, d0..d3]`` broadcast).
+#: control-message kinds (first word of the leader's ``int64[kind, count, digests]`` broadcast).
 CONTROL_IDLE = 0
 CONTROL_QUERY = 1
 
@@ -129,6 +138,8 @@ class InferenceService:
         match_timeout_s: float | None = None,
         heartbeat_s: float = 0.25,
         max_batch: int = 256,
+        batch_window_s: float = 0.005,
+        max_pending: int = 1024,
         allowed_clients: Collection[str] | None = None,
     ) -> None:
         if session.world_size < 2:
@@ -154,6 +165,13 @@ class InferenceService:
                 )
         if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
             raise ConfigError(f"max_batch must be a positive int, got {max_batch!r}")
+        if isinstance(max_pending, bool) or not isinstance(max_pending, int) or max_pending < 1:
+            raise ConfigError(f"max_pending must be a positive int, got {max_pending!r}")
+        if not 0 <= batch_window_s < heartbeat_s:
+            raise ConfigError(
+                f"batch_window_s must lie in [0, heartbeat_s = {heartbeat_s:g}), "
+                f"got {batch_window_s!r}"
+            )
         if not query_timeout_s > 0:
             raise ConfigError(f"query_timeout_s must be positive, got {query_timeout_s!r}")
         match = query_timeout_s / 3 if match_timeout_s is None else match_timeout_s
@@ -174,6 +192,8 @@ class InferenceService:
         self.match_timeout_s = float(match)
         self.heartbeat_s = float(heartbeat_s)
         self.max_batch = max_batch
+        self.batch_window_s = float(batch_window_s)
+        self.max_pending = max_pending
         self.allowed_clients = None if allowed_clients is None else frozenset(allowed_clients)
         self._cond = threading.Condition()
         self._pending: dict[tuple[str, bytes], _Pending] = {}  # admission order
@@ -211,6 +231,11 @@ class InferenceService:
             if entry.key in self._seen:
                 raise EdgeRequestError(
                     EdgeRefusal.DUPLICATE, "this client already sent a query with this id"
+                )
+            if len(self._pending) >= self.max_pending:
+                raise EdgeRequestError(
+                    EdgeRefusal.UNAVAILABLE,
+                    f"server busy: {len(self._pending)} queries are queued; retry later",
                 )
             self._seen[entry.key] = None
             if len(self._seen) > _MAX_REMEMBERED:
@@ -329,19 +354,25 @@ class InferenceService:
             return 0
         try:
             while True:
-                announced, entry = self._announce()
+                announced, entries = self._announce()
                 if announced:
                     last_busy = time.monotonic()
                 idle = idle_timeout_s is not None and time.monotonic() - last_busy >= idle_timeout_s
                 closing = self._stop.is_set() or (idle and not announced)
-                vote = np.asarray([int(entry is not None), int(closing)], dtype=np.int64)
-                votes = self.session.comm.all_gather(vote)
-                if announced:
-                    if entry is not None and all(int(v[0]) == 1 for v in votes):
-                        served += int(self._run(entry))
-                    elif entry is not None:
-                        self._finish(entry, error=_refusal(_MISSING))
-                if any(int(v[1]) == 1 for v in votes):
+                vote = np.asarray(
+                    [int(closing), *(int(e is not None) for e in entries)], dtype=np.int64
+                )
+                votes = [np.asarray(v, dtype=np.int64) for v in self.session.comm.all_gather(vote)]
+                if any(v.shape != vote.shape for v in votes):
+                    raise CommunicationError("a server voted on another batch of queries")
+                held = [all(int(v[1 + i]) == 1 for v in votes) for i in range(len(entries))]
+                batch = [e for e, ok in zip(entries, held, strict=True) if e is not None and ok]
+                for e, ok in zip(entries, held, strict=True):
+                    if e is not None and not ok:
+                        self._finish(e, error=_refusal(_MISSING))
+                if batch:
+                    served += self._run(batch)
+                if any(int(v[0]) == 1 for v in votes):
                     self._close()
                     return served
                 if max_queries is not None and served >= max_queries:
@@ -350,74 +381,118 @@ class InferenceService:
             self._close()
             raise
 
-    def _announce(self) -> tuple[bool, _Pending | None]:
-        """Steps 1-2: the leader broadcasts its oldest pending query (or IDLE); a follower
-        receives it and claims its own copy. Returns (a query was announced, the claimed
-        entry or None)."""
+    def _announce(self) -> tuple[bool, list[_Pending | None]]:
+        """Steps 1-2: the leader broadcasts a batch of pending queries (or IDLE); a follower
+        receives it and claims its own copies. Returns (queries were announced, per announced
+        query the claimed entry or None)."""
         comm = self.session.comm
         if self.session.rank == _LEADER:
-            entry = self._claim_oldest()
-            control = np.zeros(5, dtype=np.int64)
-            if entry is not None:
-                control[0] = CONTROL_QUERY
-                control[1:] = np.frombuffer(entry.digest, dtype="<i8")
+            claimed = self._claim_batch()
+            control = np.zeros(2 + 4 * len(claimed), dtype=np.int64)
+            if claimed:
+                control[0], control[1] = CONTROL_QUERY, len(claimed)
+                for i, entry in enumerate(claimed):
+                    control[2 + 4 * i : 6 + 4 * i] = np.frombuffer(entry.digest, dtype="<i8")
             comm.broadcast(control, _LEADER)
-            return entry is not None, entry
+            return bool(claimed), list(claimed)
         control = np.asarray(comm.broadcast(None, _LEADER), dtype=np.int64)
-        if control.shape != (5,) or int(control[0]) not in (CONTROL_IDLE, CONTROL_QUERY):
+        if (
+            control.ndim != 1
+            or control.size < 2
+            or int(control[0]) not in (CONTROL_IDLE, CONTROL_QUERY)
+            or control.size != 2 + 4 * int(control[1])
+            or (int(control[0]) == CONTROL_QUERY) != (int(control[1]) > 0)
+        ):
             raise CommunicationError("the leader sent a malformed inference control message")
         if int(control[0]) == CONTROL_IDLE:
-            return False, None
-        return True, self._claim_digest(control[1:].astype("<i8").tobytes())
+            return False, []
+        digests = [
+            control[2 + 4 * i : 6 + 4 * i].astype("<i8").tobytes() for i in range(int(control[1]))
+        ]
+        return True, self._claim_digests(digests)
 
-    def _claim_oldest(self) -> _Pending | None:
+    def _claim_batch(self) -> list[_Pending]:
+        """The leader's batch: the oldest pending query, then (after ``batch_window_s``)
+        every later pending query of the same model while the rows fit ``max_batch``."""
         with self._cond:
             self._cond.wait_for(
                 lambda: bool(self._pending) or self._stop.is_set(), self.heartbeat_s
             )
-            for entry in self._pending.values():
-                if entry.state is _State.PENDING:
-                    entry.state = _State.CLAIMED
-                    return entry
-            return None
+            if not self._pending or self.batch_window_s <= 0:
+                return self._take_batch()
+        time.sleep(self.batch_window_s)  # let concurrent queries join the batch
+        with self._cond:
+            return self._take_batch()
 
-    def _claim_digest(self, digest: bytes) -> _Pending | None:
+    def _take_batch(self) -> list[_Pending]:  # caller holds the lock
+        batch: list[_Pending] = []
+        rows = 0
+        for entry in self._pending.values():
+            if entry.state is not _State.PENDING:
+                continue
+            if batch and entry.model != batch[0].model:
+                continue
+            size = int(entry.share.shape[0])
+            if rows + size > self.max_batch:
+                break
+            entry.state = _State.CLAIMED
+            batch.append(entry)
+            rows += size
+        return batch
+
+    def _claim_digests(self, digests: list[bytes]) -> list[_Pending | None]:
+        deadline = time.monotonic() + self.match_timeout_s
         with self._cond:
             self._cond.wait_for(
-                lambda: digest in self._by_digest or self._stop.is_set(), self.match_timeout_s
+                lambda: all(d in self._by_digest for d in digests) or self._stop.is_set(),
+                max(0.0, deadline - time.monotonic()),
             )
-            entry = self._by_digest.get(digest)
-            if entry is None or entry.state is not _State.PENDING:
-                return None
-            entry.state = _State.CLAIMED
-            return entry
+            out: list[_Pending | None] = []
+            for digest in digests:
+                entry = self._by_digest.get(digest)
+                if entry is None or entry.state is not _State.PENDING:
+                    out.append(None)
+                    continue
+                entry.state = _State.CLAIMED
+                out.append(entry)
+            return out
 
-    def _run(self, entry: _Pending) -> bool:
-        """Step 4 for a query every server holds; True when this server answered it."""
+    def _run(self, batch: list[_Pending]) -> int:
+        """Step 4 for queries every server holds (one model): one model evaluation over the
+        stacked inputs; each query answered with its own rows. Returns how many were
+        answered."""
         session = self.session
         precision = session.config.precision
         try:
-            x = MPCTensor.from_shares(entry.share, precision=precision, session=session)
-            y = self.models[entry.model](x)
-            if not isinstance(y, MPCTensor) or y.ptype != x.ptype:
-                raise TypeError("the model did not return an arithmetic MPCTensor")
+            stacked = np.concatenate([entry.share for entry in batch], axis=0)
+            x = MPCTensor.from_shares(stacked, precision=precision, session=session)
+            y = self.models[batch[0].model](x)
+            if not isinstance(y, MPCTensor) or y.ptype != x.ptype or y.shape[0] != x.shape[0]:
+                raise TypeError("the model did not return an arithmetic MPCTensor per sample")
             out = np.add(y.share, session.zeros.arithmetic(y.shape), dtype=np.uint64)
         except CommunicationError:
-            self._finish(entry, error=_refusal("a server was lost while running the model"))
+            for entry in batch:
+                self._finish(entry, error=_refusal("a server was lost while running the model"))
             raise
         except Exception as err:  # the same on every server: shapes and types are public
             error = EdgeRequestError(
                 EdgeRefusal.INVALID, f"the model failed on this input ({type(err).__name__})"
             )
-            self._finish(entry, error=error)
-            return False
-        self._finish(
-            entry,
-            result=InferenceShare(
-                query_id=entry.key[1], shape=tuple(y.shape), frac_bits=y.precision, share=out
-            ),
-        )
-        return True
+            for entry in batch:
+                self._finish(entry, error=error)
+            return 0
+        start = 0
+        for entry in batch:
+            rows = int(entry.share.shape[0])
+            share = np.ascontiguousarray(out[start : start + rows])
+            start += rows
+            self._finish(
+                entry,
+                result=InferenceShare(
+                    query_id=entry.key[1], shape=share.shape, frac_bits=y.precision, share=share
+                ),
+            )
+        return len(batch)
 
     def _close(self) -> None:
         """Refuse new queries and fail the waiting ones (STALE)."""

@@ -9,6 +9,7 @@ import io
 import secrets
 import textwrap
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -284,3 +285,81 @@ def test_grpc_end_to_end_with_a_client_process(tmp_path):
     assert code == 0, out.getvalue() + err.getvalue()
     assert lines.count("[c0] client-0 error below 1e-3: True") == 2, lines
     assert "[0] rank 0 served 2" in lines and "[1] rank 1 served 2" in lines
+
+
+@pytest.mark.parametrize("world_size", [2, 3])
+def test_concurrent_queries_run_as_one_batch_and_stay_separate(world_size):
+    """12 clients query at once: the servers answer them in a few model evaluations (one
+    per batch, each model batched on its own), every client gets exactly its own output."""
+    rng = np.random.default_rng(3)
+    xs = {f"client-{i}": rng.uniform(-2, 2, (1 + i % 3, 4)) for i in range(12)}
+    models = {cid: ("mlp" if i % 4 else "mlp2") for i, cid in enumerate(xs)}
+
+    def client(services):
+        calls = {"n": 0}
+        for s in services:
+            for name, model in s.models.items():
+                s.models[name] = _Counting(model, calls)
+        with ThreadPoolExecutor(len(xs)) as pool:
+            futures = {
+                cid: pool.submit(client_for(services, cid).infer, models[cid], x)
+                for cid, x in xs.items()
+            }
+            outs = {cid: f.result() for cid, f in futures.items()}
+        return outs, calls["n"] // world_size
+
+    (outs, evaluations), served = serve(world_size, client, batch_window_s=0.05)
+    for cid, x in xs.items():
+        want = build(1 if models[cid] == "mlp" else 2)(x)
+        assert outs[cid].shape == want.shape
+        np.testing.assert_allclose(outs[cid], want, atol=2e-3)
+    assert served == [len(xs)] * world_size
+    assert evaluations < len(xs) // 2  # batched: far fewer model runs than queries
+
+
+class _Counting:
+    """Wraps a model, counting its evaluations (all servers share the counter)."""
+
+    def __init__(self, model, calls):
+        self.model, self.calls = model, calls
+
+    def __call__(self, x):
+        self.calls["n"] += 1
+        return self.model(x)
+
+
+def test_a_burst_beyond_the_queue_limit_is_told_to_retry():
+    """With max_pending=2 a third query gets UNAVAILABLE ("busy, retry") at once, never a
+    hang, while two wait (one in a stalled model run, one queued); both are answered."""
+
+    def client(services):
+        gate = threading.Event()
+
+        class Slow:
+            def __init__(self, model):
+                self.model = model
+
+            def __call__(self, x):
+                gate.wait(5)
+                return self.model(x)
+
+        for s in services:
+            s.models["mlp"] = Slow(s.models["mlp"])
+        queries = [split_query(np.ones((1, 4)) * k, 2) for k in range(3)]
+        with ThreadPoolExecutor(8) as pool:
+            first = []
+            for k, q in enumerate(queries[:2]):  # one after the other: the same order everywhere
+                first.append(pool.submit(call_all, services, q, f"client-{k}"))
+                time.sleep(0.3)
+            start = time.monotonic()
+            busy = call_all(services, queries[2], "client-9")
+            waited = time.monotonic() - start
+            gate.set()
+            answered = [f.result() for f in first]
+        return busy, waited, answered
+
+    (busy, waited, answered), _ = serve(2, client, max_pending=2, batch_window_s=0.0)
+    assert all(isinstance(b, EdgeRequestError) for b in busy)
+    assert {b.refusal for b in busy} == {EdgeRefusal.UNAVAILABLE}
+    assert "server busy" in busy[0].detail and waited < 1.0
+    assert all(isinstance(r, InferenceShare) for rs in answered for r in rs)
