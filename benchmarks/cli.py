@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from benchmarks import (
+    suite_edge,
     suite_explain,
     suite_fl,
     suite_models,
@@ -37,6 +38,7 @@ SUITES: dict[str, Callable[[int, bool], list[BenchRecord]]] = {
     "explain": suite_explain.run,
     "explain-grpc": suite_explain.run_grpc,
     "offline": suite_offline.run,
+    "edge": suite_edge.run,
     "offline-grpc": suite_offline.run_grpc,
 }
 
