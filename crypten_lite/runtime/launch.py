@@ -75,8 +75,9 @@ class LaunchOptions:
     in seconds; ``insecure_plaintext`` turns mutual TLS off (debugging only; not with
     clients, which authenticate by certificate). ``insecure_dealer`` must be set to use the
     ``InsecureLocalDealer`` provider (no security at all: tests and demos only).
-    ``blas_threads``: BLAS/OpenMP threads per process; None shares this machine's cores
-    among the ranks (at least 1 each) unless the
+    ``grpc``: transport options of the ranks (e.g. ``edge_max_concurrent_calls`` for many
+    edge clients). ``blas_threads``: BLAS/OpenMP threads per process; None shares this
+    machine's cores among the ranks (at least 1 each) unless the
     environment already sets ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``/``MKL_NUM_THREADS``
     (measured: 2 parties + dealer on 2 cores, matmul 1024 over gRPC 0.65 s with 1 thread per
     rank against 0.88-0.99 s with every rank using both cores)."""
@@ -91,6 +92,7 @@ class LaunchOptions:
     clients: int = 0
     blas_threads: int | None = None
     insecure_dealer: bool = False
+    grpc: GrpcOptions = field(default_factory=GrpcOptions)
 
     def __post_init__(self) -> None:
         if isinstance(self.world_size, bool) or not isinstance(self.world_size, int):
@@ -327,7 +329,7 @@ def _configs(options: LaunchOptions) -> list[PartyConfig]:
             insecure_plaintext=options.insecure_plaintext,
             connect_timeout_s=options.connect_timeout_s,
             timeout_s=options.timeout_s,
-            grpc=GrpcOptions(),
+            grpc=options.grpc,
             session=session,
             insecure_dealer=options.insecure_dealer,
         )

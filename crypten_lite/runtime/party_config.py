@@ -31,6 +31,10 @@ truncation = "auto"
 # provider = "OfflineStore"     # randomness made ahead: `crypten-lite offline generate`
 # store = "/srv/job-42/store"   # the directory holding this rank's store (no dealer rank)
 # store_job = "job-42"          # the job id the store must carry
+
+[edge]                          # edge clients served by this rank (optional)
+max_concurrent_calls = 8        # calls at once (a waiting inference query holds one)
+max_calls_per_client = 2
 ```
 """
 
@@ -82,8 +86,10 @@ _TOP = {
     "insecure_dealer",
     "timeouts",
     "protocol",
+    "edge",
 }
 _TIMEOUTS = {"connect_s", "recv_s", "keepalive_s"}
+_EDGE = {"max_concurrent_calls", "max_calls_per_client"}
 _PROTOCOL = {"precision", "provider", "truncation", "store", "store_job"}
 
 
@@ -228,10 +234,15 @@ def from_document(
         certs = CertPaths(*(base / Path(str(tls[k])) for k in ("ca", "cert", "key")))
     timeouts = _table(doc, "timeouts", _TIMEOUTS)
     protocol = _table(doc, "protocol", _PROTOCOL)
+    edge = _table(doc, "edge", _EDGE)
     recv_s = _number(timeouts, "recv_s", 30.0, "timeouts")
     try:
         session = SessionConfig(timeout_s=recv_s, **protocol)
-        grpc_options = GrpcOptions(keepalive_s=_number(timeouts, "keepalive_s", 10.0, "timeouts"))
+        grpc_options = GrpcOptions(
+            keepalive_s=_number(timeouts, "keepalive_s", 10.0, "timeouts"),
+            edge_max_concurrent_calls=int(_number(edge, "max_concurrent_calls", 8, "edge")),
+            edge_max_calls_per_client=int(_number(edge, "max_calls_per_client", 2, "edge")),
+        )
     except (TypeError, ValueError) as err:
         raise ConfigError(f"[protocol]: {err}") from err
     if session.provider == "TrustedDealer" and world not in addresses:
@@ -272,6 +283,10 @@ def to_document(config: PartyConfig) -> dict[str, Any]:
             "connect_s": config.connect_timeout_s,
             "recv_s": config.timeout_s,
             "keepalive_s": config.grpc.keepalive_s,
+        },
+        "edge": {
+            "max_concurrent_calls": config.grpc.edge_max_concurrent_calls,
+            "max_calls_per_client": config.grpc.edge_max_calls_per_client,
         },
         "protocol": {
             "precision": config.session.precision,
