@@ -39,6 +39,7 @@ SUITES: dict[str, Callable[[int, bool], list[BenchRecord]]] = {
     "explain-grpc": suite_explain.run_grpc,
     "offline": suite_offline.run,
     "edge": suite_edge.run,
+    "edge-grpc": suite_edge.run_grpc,
     "offline-grpc": suite_offline.run_grpc,
 }
 
