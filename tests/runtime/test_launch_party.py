@@ -184,6 +184,11 @@ def test_doctor_explains_certificate_and_session_problems(deployment):
         (lambda t: "insecure_plaintext = true\n" + t, "not both"),
         (lambda t: t.replace("dealer = ", "#"), "needs a 'dealer' address"),
         (lambda t: t + "\n[protocol]\nprovider = 'Nope'\n", "provider must be one of"),
+        (lambda t: t + "\n[edge]\nmax_calls = 3\n", "unknown key(s) in [edge]"),
+        (
+            lambda t: t + "\n[edge]\nmax_concurrent_calls = 0\n",
+            "edge.max_concurrent_calls must be a positive number",
+        ),
     ],
 )
 def test_config_errors_name_the_key(deployment, edit, message):
@@ -235,3 +240,14 @@ def test_certs_issue_edge_client_certificates_under_the_job_ca(tmp_path):
         cert.verify_directly_issued_by(ca)
         assert (out / f"client-{index}.key").stat().st_mode & 0o077 == 0
     assert not (out / "client-3.pem").exists()
+
+
+def test_edge_limits_come_from_the_config(deployment):
+    root, configs = deployment
+    tuned = root / "tuned.toml"
+    tuned.write_text(
+        configs[1].read_text() + "\n[edge]\nmax_concurrent_calls = 64\nmax_calls_per_client = 9\n"
+    )
+    config = load_party_config(tuned)
+    assert (config.grpc.edge_max_concurrent_calls, config.grpc.edge_max_calls_per_client) == (64, 9)
+    assert load_party_config(configs[1]).grpc.edge_max_concurrent_calls == 8
