@@ -159,6 +159,8 @@ def _secure_dir(directory: Path) -> None:
         raise StoreError(f"{directory} is not a directory")
     if info.st_mode & 0o022:
         raise StoreError(f"{directory} is writable by group or others: use a private directory")
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        raise StoreError(f"{directory} belongs to another user: use a private directory")
 
 
 def _create(path: Path) -> int:
