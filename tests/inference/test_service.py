@@ -290,16 +290,22 @@ def test_grpc_end_to_end_with_a_client_process(tmp_path):
 @pytest.mark.parametrize("world_size", [2, 3])
 def test_concurrent_queries_run_as_one_batch_and_stay_separate(world_size):
     """12 clients query at once: the servers answer them in a few model evaluations (one
-    per batch, each model batched on its own), every client gets exactly its own output."""
+    per batch, each model batched on its own), every client gets exactly its own output.
+    The first evaluation waits until every query is queued on every server, so what
+    follows does not depend on how fast the clients' calls arrive."""
     rng = np.random.default_rng(3)
     xs = {f"client-{i}": rng.uniform(-2, 2, (1 + i % 3, 4)) for i in range(12)}
     models = {cid: ("mlp" if i % 4 else "mlp2") for i, cid in enumerate(xs)}
 
     def client(services):
         calls = {"n": 0}
+
+        def all_queued():
+            return all(s.pending >= len(xs) for s in services)
+
         for s in services:
             for name, model in s.models.items():
-                s.models[name] = _Counting(model, calls)
+                s.models[name] = _Counting(model, calls, all_queued)
         with ThreadPoolExecutor(len(xs)) as pool:
             futures = {
                 cid: pool.submit(client_for(services, cid).infer, models[cid], x)
@@ -314,16 +320,22 @@ def test_concurrent_queries_run_as_one_batch_and_stay_separate(world_size):
         assert outs[cid].shape == want.shape
         np.testing.assert_allclose(outs[cid], want, atol=2e-3)
     assert served == [len(xs)] * world_size
-    assert evaluations < len(xs) // 2  # batched: far fewer model runs than queries
+    assert evaluations <= 3  # the first batch, then one per model for everything queued
 
 
 class _Counting:
-    """Wraps a model, counting its evaluations (all servers share the counter)."""
+    """Wraps a model: counts its evaluations (the counter is shared by all servers) and
+    holds the first one until ``ready()``."""
 
-    def __init__(self, model, calls):
-        self.model, self.calls = model, calls
+    def __init__(self, model, calls, ready):
+        self.model, self.calls, self.ready = model, calls, ready
 
     def __call__(self, x):
+        if not self.calls.get("released"):
+            deadline = time.monotonic() + 10
+            while not self.ready() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            self.calls["released"] = True
         self.calls["n"] += 1
         return self.model(x)
 
