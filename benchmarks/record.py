@@ -1,4 +1,5 @@
-"""Benchmark records (DESIGN.md §5) and the timing helper shared by every suite."""
+"""Benchmark records (the ``--json`` schema, one object per row) and the timing helper
+shared by every suite."""
 
 from __future__ import annotations
 

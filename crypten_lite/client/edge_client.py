@@ -2,8 +2,9 @@
 inference input with the compute servers, over :class:`ServerLink` s (one per server, in
 server-index order).
 
-Update upload (one round, reference/semantics.md §4.4): encode (:mod:`.encode`), split with
-seed compression (:mod:`.shares`), then one ``Submit`` per server — a 32-byte seed to servers
+Update upload (one round; PRG-seed share compression as in Prio, NSDI 2017): encode
+(:mod:`crypten_lite.edge.encode`), split with seed compression
+(:mod:`crypten_lite.edge.shares`), then one ``Submit`` per server — a 32-byte seed to servers
 ``0..k-2``, the masked vector to server ``k-1``, the same fresh 16-byte nonce to all. Upload
 = ``m * ring_bits / 8`` bytes + ~60 bytes per seed server + ~30 bytes of header.
 

@@ -5,7 +5,7 @@
 ``q - sum(expand_seed(s_i)) mod 2^ring_bits``. The masked vector is uniformly random on its
 own (one AES-CTR stream already masks it), so no single server learns anything about ``q``.
 Cost: ``k - 1`` keystreams of ``m * ring_bits / 8`` bytes; upload ``m * ring_bits / 8 +
-32 (k - 1)`` bytes (reference/semantics.md §4.4).
+32 (k - 1)`` bytes (PRG-seed share compression as in Prio, Corrigan-Gibbs and Boneh, NSDI 2017).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ A real multiplier ``M = s_x * s_w / s_y`` becomes ``(m0, shift)`` with ``m0`` a 
 ``[2^30, 2^31)`` and ``M ~= m0 * 2^(shift - 31)``; an int32 accumulator is then rescaled by
 ``SaturatingRoundingDoublingHighMul`` and ``RoundingDivideByPOT`` (round half away from zero),
 exactly as TFLite's ``MultiplyByQuantizedMultiplier``. This is the form that maps onto a
-secret-shared ring (one public multiplication, one truncation; semantics.md §1.9). In the
+secret-shared ring (one public multiplication, one truncation; SecureML's truncation, Mohassel
+and Zhang 2017; the multiplier as in Jacob et al., CVPR 2018). In the
 integer pipeline a bias is pre-quantized to int32 with scale ``s_x * s_w`` and added to the
 accumulator before calling :func:`requantize_fixed_point`.
 """

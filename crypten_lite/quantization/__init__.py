@@ -1,6 +1,7 @@
 """L6: PyTorch-style quantization (observers, QConfig, prepare -> calibrate -> convert, dynamic
 quantization, fake quant / QAT, fusion) in numpy, to encode model weights as int8 before they
-are secret-shared. Semantics: ``torch.ao.quantization`` eager mode (semantics.md §1).
+are secret-shared. Semantics: ``torch.ao.quantization`` eager mode
+(pytorch.org/docs/stable/quantization.html).
 
 Also re-exported: the int8 modules of :mod:`.quantized` (``Quantize`` ... ``QTensor``) that
 ``convert`` produces, and :func:`.encrypted.encrypt_quantized`, their secret-shared twin.

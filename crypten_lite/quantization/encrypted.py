@@ -13,7 +13,8 @@ Per weighted layer (Linear / Conv2d, optionally ReLU-fused), with ``M[c] = s_x s
    exact in the ring (no truncation);
 2. ``v = acc * m0[c] + B[c] * 2^(n-16) + 2^(n-1)`` with the public ``m0[c] = rint(M[c] 2^n)``
    (local). ``n`` is the largest shift keeping ``|v| < 2^40`` (2-party local truncation:
-   failure probability below 2^-23 per element, semantics.md §1.9) or ``2^60`` (dealer
+   failure probability below 2^-23 per element, SecureML, Mohassel and Zhang 2017) or
+   ``2^60`` (dealer
    truncation), capped at 40;
 3. ``t = trunc(v, n)`` (0 rounds local, 1 round dealer): ``t = floor(v / 2^n) + b``, ``b`` in
    {0, 1};

@@ -1,4 +1,5 @@
-"""``FakeQuantize``: simulated quantization for quantization-aware training (semantics.md §1.6).
+"""``FakeQuantize``: simulated quantization for quantization-aware training
+(``torch.ao.quantization.FakeQuantize``).
 
 Forward (float in, float out): ``x~ = (clamp(rint(x / s) + z, qmin, qmax) - z) * s`` with
 ``(s, z)`` refreshed from the wrapped observer while observing is enabled. Backward: the

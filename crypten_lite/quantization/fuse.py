@@ -1,4 +1,5 @@
-"""Eval-mode module fusion (``torch.ao.quantization.fuse_modules``), semantics.md §1.4 step 2.
+"""Eval-mode module fusion (``torch.ao.quantization.fuse_modules``), as in PyTorch's eager-mode
+quantization workflow (pytorch.org/docs/stable/quantization.html).
 
 Patterns (module types, in order): Conv2d+BatchNorm2d, Conv2d+BatchNorm2d+ReLU, Conv2d+ReLU,
 Linear+BatchNorm1d, Linear+ReLU, BatchNorm2d+ReLU. Batch norm is folded into the preceding

@@ -1,4 +1,5 @@
-"""``HistogramObserver``: PyTorch's histogram + L2 range search (semantics.md §1.3).
+"""``HistogramObserver``: PyTorch's histogram + L2 range search
+(``torch.ao.quantization.HistogramObserver``).
 
 Port of ``torch.ao.quantization.observer.HistogramObserver`` as shipped in torch 2.13, with its
 float32 arithmetic emulated in numpy:

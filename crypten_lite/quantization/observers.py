@@ -1,6 +1,7 @@
 """Observers: record tensor statistics during calibration and turn them into qparams.
 
-Numpy re-implementation of ``torch.ao.quantization.observer`` (semantics.md §1.2-§1.3). Min/max
+Numpy re-implementation of ``torch.ao.quantization.observer`` (PyTorch's
+``torch/ao/quantization/observer.py``). Min/max
 buffers are float32 and updated in float32, as PyTorch's are, and the scale / zero point come
 from :func:`crypten_lite.encoding.calculate_qparams` (PyTorch's formula, bit for bit).
 

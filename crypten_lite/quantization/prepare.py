@@ -1,5 +1,5 @@
 """The eager flow: ``prepare`` -> calibrate -> ``convert``; ``quantize``, ``quantize_dynamic``,
-``prepare_qat`` (semantics.md §1.4-§1.6), on ``crypten_lite.nn`` models.
+``prepare_qat`` (``torch.ao.quantization.prepare``/``prepare_qat``), on ``crypten_lite.nn`` models.
 
 ``prepare`` propagates ``qconfig`` (a module's own ``.qconfig`` wins over its parent's, as in
 torch), attaches ``activation_post_process`` (a fresh ``qconfig.activation()``) to each leaf

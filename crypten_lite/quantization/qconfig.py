@@ -1,4 +1,5 @@
-"""``QConfig``: which observers ``prepare`` attaches (semantics.md §1.4).
+"""``QConfig``: which observers ``prepare`` attaches (``torch.ao.quantization.QConfig``,
+pytorch.org/docs/stable/quantization.html).
 
 A QConfig is a named tuple of observer *constructors* (classes or ``Cls.with_args(...)``
 partials), never instances: ``prepare`` builds one fresh observer per module. The named

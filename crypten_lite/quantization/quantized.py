@@ -6,7 +6,8 @@ one, a calibrated ``mod.activation_post_process``. Weights are quantized with a 
 ``mod.qconfig.weight()`` observer; the output (scale, zero point) is read off the activation
 observer.
 
-Kernels (semantics.md §1.4, the x86/fbgemm reference): with ``x`` and ``w`` quantized,
+Kernels (PyTorch's quantized Linear/Conv2d with the x86/fbgemm reference kernels): with ``x``
+and ``w`` quantized,
 
 1. ``acc[c] = sum_k (x_q - z_x)(w_q[c] - z_w[c])`` exactly in integers;
 2. ``real = acc * s_x * s_w[c] + bias[c]`` (bias stays float);

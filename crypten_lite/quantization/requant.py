@@ -56,7 +56,8 @@ def requant_shift(acc_bound: float, mult_max: float, bias_bound: float, budget_b
 
 
 def _budget(local_truncation: bool) -> int:
-    """``|v| < 2^40`` for 2-party local truncation (semantics.md §1.9), else ``2^60``."""
+    """``|v| < 2^40`` for 2-party local truncation (SecureML's local truncation, Mohassel and
+    Zhang, IEEE S&P 2017), else ``2^60``."""
     return 40 if local_truncation else 60
 
 

@@ -1,4 +1,4 @@
-"""crypten-lite-bench writes the DESIGN.md §5 record schema and prints a table."""
+"""crypten-lite-bench writes its record schema and prints a table."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
 """Tuning knobs of the gRPC transport and the channel/server options they turn into.
 
-Numbers follow reference/semantics.md §3: messages above one chunk are streamed in 1-4 MiB
+Numbers follow gRPC's performance guide (grpc.io/docs/guides/performance) and our measurements
+(benchmarks/results/grpc-raw-reference-2026-11-27.txt): messages above one chunk are streamed
+in 1-4 MiB
 chunks (single large messages are 3-6x slower); the per-message gRPC limit is raised on both
 ends to one chunk plus header room; keepalive pings every ``keepalive_s`` even when idle, and
 the server permits them; reconnect backoff is short so the start-up barrier sees a late peer
