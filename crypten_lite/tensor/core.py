@@ -247,45 +247,38 @@ class MPCTensor(ParityMixin, ApproxMixin, CompareMixin, ShapeMixin, LinearMixin)
         encoded = self._encode_public(np.where(mask, value, 0.0))
         return self._add_public_ring(encoded)
 
-    def _debug_product(self, op: str, operands: Sequence[MPCTensor], bound: float) -> None:
+    def _debug_operands(
+        self, op: str, operands: Sequence[MPCTensor], bound: float, reason: str, hint: str
+    ) -> None:
         """With ``debug_range_check``: raise unless every element of ``operands`` has
-        ``|x| <= bound``, the magnitude below which ``op``'s ring product cannot wrap mod
-        2^64 (checked before the product; revealed values are already wrapped). One batched
-        check, 7 rounds, reveals one bit. Nothing without ``debug_range_check``."""
+        ``|x| <= bound`` (checked before ``op``; revealed values are already wrapped). One
+        batched check, 7 rounds, reveals one bit. Nothing without ``debug_range_check``."""
         if not self._session.config.debug_range_check:
             return
         flat = np.concatenate([lift(t._share).reshape(-1) for t in operands])
         approximations.check_range(
-            self._session,
-            flat,
-            self.precision,
-            op,
-            None,
-            bound,
-            absolute=True,
-            reason="an operand is too large, the product could overflow the ring: needs",
-            hint=f"products need |x y| < 2^{62 - 2 * self.precision}",
+            self._session, flat, self.precision, op, None, bound, absolute=True,
+            reason=reason, hint=hint,
+        )
+
+    def _debug_product(self, op: str, operands: Sequence[MPCTensor], bound: float) -> None:
+        """:meth:`_debug_operands` with ``bound`` the magnitude below which ``op``'s ring
+        product cannot wrap mod 2^64."""
+        self._debug_operands(
+            op, operands, bound,
+            "an operand is too large, the product could overflow the ring: needs",
+            f"products need |x y| < 2^{62 - 2 * self.precision}",
         )
 
     def _debug_compare(self, op: str, operands: Sequence[MPCTensor]) -> None:
-        """With ``debug_range_check``: raise unless every element of ``operands`` has
-        ``|x| <= 2^(61 - f)`` (half the representable range), where a comparison's ring
-        difference cannot wrap. Outside it ``op`` still returns the sign of the difference
-        mod 2^64 (of the value itself for relu and max), which is wrong once the true
-        difference reaches 2^(63 - f). One batched check, 7 rounds, reveals one bit."""
-        if not self._session.config.debug_range_check:
-            return
-        flat = np.concatenate([lift(t._share).reshape(-1) for t in operands])
-        approximations.check_range(
-            self._session,
-            flat,
-            self.precision,
-            op,
-            None,
-            float(2.0 ** (61 - self.precision)),
-            absolute=True,
-            reason="an operand is too large, its comparison could wrap the ring: needs",
-            hint=f"comparisons need |x| <= 2^{61 - self.precision}",
+        """:meth:`_debug_operands` with ``|x| <= 2^(61 - f)`` (half the representable range),
+        where a comparison's ring difference cannot wrap. Outside it ``op`` still returns the
+        sign of the difference mod 2^64 (of the value itself for relu and max), which is wrong
+        once the true difference reaches 2^(63 - f)."""
+        self._debug_operands(
+            op, operands, float(2.0 ** (61 - self.precision)),
+            "an operand is too large, its comparison could wrap the ring: needs",
+            f"comparisons need |x| <= 2^{61 - self.precision}",
         )
 
     def _product_bound(self, terms: int = 1) -> float:
