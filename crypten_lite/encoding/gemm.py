@@ -1,6 +1,7 @@
 """Integer GEMM with int32 accumulation and float requantization (PyTorch x86/fbgemm Linear).
 
-Reference semantics (semantics.md §1.4, §1.7), with ``x`` of shape ``(..., K)`` and the
+Reference semantics (integer-only GEMM of Jacob et al., CVPR 2018, as in PyTorch's quantized
+Linear), with ``x`` of shape ``(..., K)`` and the
 weight in torch's Linear layout ``(C, K)``:
 
 1. ``acc[n, c] = sum_k (x_q[n, k] - z_x) * (w_q[c, k] - z_w[c])`` (int32, exact);

@@ -13,12 +13,10 @@ import logging
 import numpy as np
 import numpy.typing as npt
 
-from crypten_lite.errors import ProtocolError
 from crypten_lite.providers.base import CorrectionSource, Provider
-from crypten_lite.providers.engine import DealerEngine, reply_parts
+from crypten_lite.providers.engine import DealerEngine, reply_parts, split_components
 from crypten_lite.providers.kinds import (
     CLOSE_CODE,
-    Component,
     Params,
     decode_request,
     encode_request,
@@ -32,18 +30,6 @@ U64 = npt.NDArray[np.uint64]
 _LOG = logging.getLogger(__name__)
 
 
-def _unpack_part(kind: str, part: list[Component], flat: U64) -> dict[str, U64]:
-    sizes = [int(np.prod(c.shape, dtype=np.int64)) for c in part]
-    if flat.dtype != np.uint64 or flat.ndim != 1 or flat.size != sum(sizes):
-        raise ProtocolError(f"dealer reply for {kind!r} has the wrong size or dtype")
-    out: dict[str, U64] = {}
-    start = 0
-    for comp, size in zip(part, sizes, strict=True):
-        out[comp.name] = flat[start : start + size].reshape(comp.shape)
-        start += size
-    return out
-
-
 class _DealerLink(CorrectionSource):
     """The last party's link to the dealer rank."""
 
@@ -55,8 +41,7 @@ class _DealerLink(CorrectionSource):
 
     def collect_part(self, kind: str, params: Params, part: int) -> dict[str, U64]:
         reply = self._comm.recv(self._comm.dealer_rank)
-        components = reply_parts(kind, params)[part]
-        return _unpack_part(kind, components, np.asarray(reply))
+        return split_components(kind, reply_parts(kind, params)[part], np.asarray(reply))
 
     def close(self) -> None:
         self._comm.send(self._comm.dealer_rank, np.array([CLOSE_CODE], dtype=np.int64))

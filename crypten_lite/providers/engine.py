@@ -10,7 +10,8 @@ the order the kind lists them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +21,15 @@ from crypten_lite.providers.kinds import KINDS, Component, Params
 from crypten_lite.ring.prg import AesCtrPrg
 from crypten_lite.sharing import ARITHMETIC, combine
 
-__all__ = ["MAX_ELEMENTS", "REPLY_PART_WORDS", "DealerEngine", "layout_of", "reply_parts"]
+__all__ = [
+    "MAX_ELEMENTS",
+    "REPLY_PART_WORDS",
+    "DealerEngine",
+    "Layout",
+    "layout_of",
+    "reply_parts",
+    "split_components",
+]
 
 U64 = npt.NDArray[np.uint64]
 MAX_ELEMENTS = 1 << 28  # per component; a request above this is refused as malformed
@@ -29,10 +38,19 @@ MAX_ELEMENTS = 1 << 28  # per component; a request above this is refused as malf
 REPLY_PART_WORDS = 1 << 17
 
 
-def layout_of(kind: str, params: Params) -> tuple[list[Component], list[Component]]:
-    """Free and derived components of a request, validated."""
+Layout = tuple[tuple[Component, ...], tuple[Component, ...]]
+
+
+def layout_of(kind: str, params: Params) -> Layout:
+    """Free and derived components of a request, validated (cached per request shape: a
+    provider, the dealer and each reply part ask for the same layout)."""
     if kind not in KINDS:
         raise ProtocolError(f"unknown correlated-randomness kind {kind!r}")
+    return _layout(kind, params)
+
+
+@functools.lru_cache(maxsize=512)
+def _layout(kind: str, params: Params) -> Layout:
     try:
         free, derived = KINDS[kind].layout(params)
     except (IndexError, ValueError, TypeError) as err:
@@ -40,10 +58,11 @@ def layout_of(kind: str, params: Params) -> tuple[list[Component], list[Componen
     for comp in (*free, *derived):
         if int(np.prod(comp.shape, dtype=np.int64)) > MAX_ELEMENTS:
             raise ProtocolError(f"request for kind {kind!r} exceeds {MAX_ELEMENTS} elements")
-    return free, derived
+    return tuple(free), tuple(derived)
 
 
-def reply_parts(kind: str, params: Params) -> list[list[Component]]:
+@functools.lru_cache(maxsize=512)
+def reply_parts(kind: str, params: Params) -> tuple[tuple[Component, ...], ...]:
     """The derived components of a reply, grouped into the messages that carry them:
     consecutive components, a message closed once it holds ``REPLY_PART_WORDS`` words (the
     same rule on the dealer and on party N-1, from the request alone)."""
@@ -55,8 +74,26 @@ def reply_parts(kind: str, params: Params) -> list[list[Component]]:
             parts.append([])
             words = 0
         parts[-1].append(comp)
-        words += int(np.prod(comp.shape, dtype=np.int64))
-    return parts if derived else []
+        words += _size(comp)
+    return tuple(tuple(part) for part in parts) if derived else ()
+
+
+def _size(comp: Component) -> int:
+    return int(np.prod(comp.shape, dtype=np.int64))
+
+
+def split_components(kind: str, components: Sequence[Component], flat: U64) -> dict[str, U64]:
+    """Views of a flat uint64 reply as ``components`` (in order), or :class:`ProtocolError`
+    if its size or dtype does not match them."""
+    sizes = [_size(c) for c in components]
+    if flat.dtype != np.uint64 or flat.ndim != 1 or flat.size != sum(sizes):
+        raise ProtocolError(f"dealer reply for {kind!r} has the wrong size or dtype")
+    out: dict[str, U64] = {}
+    start = 0
+    for comp, size in zip(components, sizes, strict=True):
+        out[comp.name] = flat[start : start + size].reshape(comp.shape)
+        start += size
+    return out
 
 
 class DealerEngine:
@@ -70,13 +107,7 @@ class DealerEngine:
         """The last party's shares of the derived components (the only data sent), as views
         of :meth:`corrections_flat`."""
         _, derived = layout_of(kind, params)
-        flat = self.corrections_flat(kind, params)
-        out, start = {}, 0
-        for c in derived:
-            size = int(np.prod(c.shape, dtype=np.int64))
-            out[c.name] = flat[start : start + size].reshape(c.shape)
-            start += size
-        return out
+        return split_components(kind, derived, self.corrections_flat(kind, params))
 
     def corrections_flat(self, kind: str, params: Params) -> U64:
         """The corrections of every derived component, concatenated in layout order (the
@@ -114,7 +145,7 @@ class DealerEngine:
                 return
         derived_values = spec.derive(values, params, self._private)
         for part in parts:
-            sizes = [int(np.prod(c.shape, dtype=np.int64)) for c in part]
+            sizes = [_size(c) for c in part]
             flat = np.empty(sum(sizes), dtype=np.uint64)
             start = 0
             for c, size in zip(part, sizes, strict=True):
@@ -125,7 +156,7 @@ class DealerEngine:
             yield flat
 
 
-def _names(part: list[Component]) -> tuple[str, ...]:
+def _names(part: Sequence[Component]) -> tuple[str, ...]:
     return tuple(c.name for c in part)
 
 

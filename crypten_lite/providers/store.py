@@ -41,7 +41,12 @@ import numpy.typing as npt
 
 from crypten_lite.errors import StoreError
 from crypten_lite.providers.base import CorrectionSource, Correlation, Provider
-from crypten_lite.providers.engine import DealerEngine, layout_of, reply_parts
+from crypten_lite.providers.engine import (
+    DealerEngine,
+    layout_of,
+    reply_parts,
+    split_components,
+)
 from crypten_lite.providers.kinds import Params, decode_request, encode_request
 from crypten_lite.ring.prg import SEED_SIZE, AesCtrPrg
 
@@ -333,14 +338,13 @@ class _StoreSource(CorrectionSource):
         """Nothing to ask: the corrections are already here."""
 
     def collect_part(self, kind: str, params: Params, part: int) -> dict[str, U64]:
-        out = {}
-        for comp in reply_parts(kind, params)[part]:
-            size = int(np.prod(comp.shape, dtype=np.int64))
-            if self._cursor + size > self._words.size:
-                raise StoreError("the offline store ran out of corrections")
-            out[comp.name] = self._words[self._cursor : self._cursor + size].reshape(comp.shape)
-            self._cursor += size
-        return out
+        components = reply_parts(kind, params)[part]
+        size = sum(int(np.prod(c.shape, dtype=np.int64)) for c in components)
+        if self._cursor + size > self._words.size:
+            raise StoreError("the offline store ran out of corrections")
+        words = self._words[self._cursor : self._cursor + size]
+        self._cursor += size
+        return split_components(kind, components, words)
 
 
 class StoreProvider(Provider):
