@@ -12,14 +12,13 @@ are oblivious, so the plan depends on shapes, not values. Run it on data of the 
 from __future__ import annotations
 
 import dataclasses
-import runpy
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from crypten_lite.config import SessionConfig
 from crypten_lite.errors import StoreError
 from crypten_lite.providers.store import Plan, StoreSummary, write_stores
+from crypten_lite.runtime.party import run_script_main, script_environment
 from crypten_lite.runtime.testing import run_parties
 from crypten_lite.session import Session
 
@@ -65,22 +64,8 @@ def record_script(
     path = Path(script)
     if not path.is_file():
         raise StoreError(f"no script at {path}")
-    saved_argv, saved_path = sys.argv, list(sys.path)
-    sys.argv = [str(path), *argv]
-    sys.path.insert(0, str(path.resolve().parent))
-
-    def run(_: Session) -> None:
-        try:
-            runpy.run_path(str(path), run_name="__main__")
-        except SystemExit as done:
-            if done.code not in (None, 0):
-                raise
-
-    try:
-        return record_plan(run, world_size, config=config)
-    finally:
-        sys.argv = saved_argv
-        sys.path[:] = saved_path
+    with script_environment(path, argv):
+        return record_plan(lambda _: run_script_main(path), world_size, config=config)
 
 
 def summary_lines(summary: StoreSummary) -> list[str]:

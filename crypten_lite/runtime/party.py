@@ -21,7 +21,7 @@ import runpy
 import sys
 import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -88,18 +88,32 @@ def start_communicator(config: PartyConfig) -> GrpcCommunicator:
     )
 
 
-def _run_script(script: Path, argv: Sequence[str]) -> None:
+@contextlib.contextmanager
+def script_environment(script: Path, argv: Sequence[str]) -> Iterator[None]:
+    """``sys.argv`` = the script and ``argv``, the script's directory first on ``sys.path``,
+    both restored afterwards."""
     saved_argv, saved_path = sys.argv, list(sys.path)
     sys.argv = [str(script), *argv]
     sys.path.insert(0, str(script.resolve().parent))
+    try:
+        yield
+    finally:
+        sys.argv = saved_argv
+        sys.path[:] = saved_path
+
+
+def run_script_main(script: Path) -> None:
+    """Run ``script`` as ``__main__``; ``sys.exit(0)`` (or ``None``) counts as success."""
     try:
         runpy.run_path(str(script), run_name="__main__")
     except SystemExit as done:
         if done.code not in (None, 0):
             raise
-    finally:
-        sys.argv = saved_argv
-        sys.path[:] = saved_path
+
+
+def _run_script(script: Path, argv: Sequence[str]) -> None:
+    with script_environment(script, argv):
+        run_script_main(script)
 
 
 def run_party(
