@@ -16,12 +16,21 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from crypten_lite.errors import CommunicationError, RingShapeError
+
+if TYPE_CHECKING:
+    from crypten_lite.edge.secagg_messages import (
+        KeyAdvert,
+        MaskedUpload,
+        SecAggState,
+        ShareKeysUpload,
+        UnmaskUpload,
+    )
 
 __all__ = [
     "DUPLICATE_SAME_UPLOAD",
@@ -38,10 +47,14 @@ __all__ = [
     "InferenceShare",
     "QuantSpec",
     "RoundInfo",
+    "RoundSource",
     "RoundState",
+    "SecAggHandler",
     "UpdateShare",
     "as_aggregation",
     "as_inference",
+    "as_round_source",
+    "as_secagg",
     "check_client",
     "invalid",
     "ring_dtype",
@@ -208,18 +221,58 @@ class InferenceHandler(Protocol):
     def infer(self, client_id: str, query: InferenceQuery) -> InferenceShare: ...
 
 
-#: what a server installs: one service, of either kind (neither stubs the other's calls)
-EdgeHandler = AggregationHandler | InferenceHandler
+@runtime_checkable
+class SecAggHandler(Protocol):
+    """A single-server secure-aggregation service (SecAgg/SecAgg+, the stages of
+    :mod:`crypten_lite.edge.secagg_messages`), same rules as :class:`AggregationHandler`."""
+
+    def round_info(self, client_id: str) -> RoundInfo: ...
+
+    def secagg_state(self, client_id: str, round_number: int) -> SecAggState: ...
+
+    def advertise(self, client_id: str, advert: KeyAdvert) -> None: ...
+
+    def share_keys(self, client_id: str, upload: ShareKeysUpload) -> None: ...
+
+    def submit_masked(self, client_id: str, upload: MaskedUpload) -> None: ...
+
+    def unmask(self, client_id: str, upload: UnmaskUpload) -> None: ...
+
+
+#: what a server installs: one service, of one kind (none stubs another's calls)
+EdgeHandler = AggregationHandler | InferenceHandler | SecAggHandler
+#: a service that answers ``round_info``
+RoundSource = AggregationHandler | SecAggHandler
 
 
 def as_aggregation(handler: EdgeHandler) -> AggregationHandler:
     """``handler`` if it serves secure aggregation, else the refusal a client gets."""
     if not isinstance(handler, AggregationHandler):
+        what = (
+            "single-server secure aggregation: shared uploads (Submit) are not served"
+            if isinstance(handler, SecAggHandler)
+            else "private inference: round info and uploads are not served"
+        )
+        raise EdgeRequestError(EdgeRefusal.INVALID, f"this server runs {what}")
+    return handler
+
+
+def as_secagg(handler: EdgeHandler) -> SecAggHandler:
+    """``handler`` if it serves single-server secure aggregation, else the refusal."""
+    if not isinstance(handler, SecAggHandler):
         raise EdgeRequestError(
             EdgeRefusal.INVALID,
-            "this server runs private inference: round info and uploads are not served",
+            "this server does not run single-server secure aggregation (SecAgg stages are "
+            "not served)",
         )
     return handler
+
+
+def as_round_source(handler: EdgeHandler) -> RoundSource:
+    """``handler`` if it answers ``round_info`` (either kind of aggregation)."""
+    if isinstance(handler, SecAggHandler | AggregationHandler):
+        return handler
+    return as_aggregation(handler)  # raises the inference refusal
 
 
 def as_inference(handler: EdgeHandler) -> InferenceHandler:
