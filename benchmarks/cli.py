@@ -1,4 +1,7 @@
-"""``crypten-lite-bench [SUITE ...] [--json PATH] [--reps N] [--quick]``."""
+"""``crypten-lite-bench [SUITE ...] [--json PATH] [--reps N] [--quick] [--servers N]``.
+
+``--servers 1`` switches ``fl`` to single-server secure aggregation (SecAgg+,
+:mod:`benchmarks.suite_secagg`); the default runs the multi-server suite."""
 
 from __future__ import annotations
 
@@ -17,12 +20,13 @@ from benchmarks import (
     suite_ops,
     suite_ops_grpc,
     suite_ring,
+    suite_secagg,
     suite_train,
     suite_transport,
 )
 from benchmarks.record import BenchRecord
 
-__all__ = ["SUITES", "format_table", "main"]
+__all__ = ["SINGLE_SERVER", "SUITES", "format_table", "main"]
 
 SUITES: dict[str, Callable[[int, bool], list[BenchRecord]]] = {
     "ring": suite_ring.run,
@@ -42,6 +46,9 @@ SUITES: dict[str, Callable[[int, bool], list[BenchRecord]]] = {
     "edge-grpc": suite_edge.run_grpc,
     "offline-grpc": suite_offline.run_grpc,
 }
+
+#: the suites ``--servers 1`` replaces.
+SINGLE_SERVER: dict[str, Callable[[int, bool], list[BenchRecord]]] = {"fl": suite_secagg.run}
 
 
 def _fmt_params(params: dict[str, object]) -> str:
@@ -76,13 +83,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the records as a JSON list here")
     parser.add_argument("--reps", type=int, default=5, help="timed repetitions per row")
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
+    parser.add_argument(
+        "--servers", type=int, default=None, help="1: fl runs single-server SecAgg+"
+    )
     args = parser.parse_args(argv)
     unknown = [s for s in args.suites if s not in SUITES]
     if unknown:
         parser.error(f"unknown suite(s) {unknown}; choose from {list(SUITES)}")
+    suites = dict(SUITES)
+    if args.servers == 1:
+        names = args.suites or list(SINGLE_SERVER)
+        wrong = [s for s in names if s not in SINGLE_SERVER]
+        if wrong:
+            parser.error(f"--servers 1 applies to {list(SINGLE_SERVER)} only, not {wrong}")
+        suites |= SINGLE_SERVER
+        args.suites = names
+    elif args.servers is not None and args.servers < 2:
+        parser.error(f"--servers must be 1 or at least 2, got {args.servers}")
     records: list[BenchRecord] = []
     for name in args.suites or list(SUITES):
-        records.extend(SUITES[name](args.reps, args.quick))
+        records.extend(suites[name](args.reps, args.quick))
     print(format_table(records))
     if args.json is not None:
         args.json.write_text(json.dumps([r.to_json() for r in records], indent=2) + "\n")

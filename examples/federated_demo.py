@@ -20,6 +20,11 @@ clip (they would wrap the 32-bit sum), inconsistent shares (the seed of one upda
 vector of another), and a negative weight. It is rejected on both servers every round; the
 honest clients hold the same data as in a run without it, so the final accuracy is the same.
 
+``crypten-lite-launch -n 1 --clients 10 examples/federated_demo.py --servers 1`` runs the same
+training with one server and single-server secure aggregation (SecAgg+,
+``examples/federated_secagg.py``): the dropout then leaves after sharing its keys and the
+server rebuilds its masks from its neighbours' shares.
+
 The same script runs on every process: a client process has ``CRYPTEN_LITE_CLIENT`` set.
 Server 0 prints per-round test accuracy and bytes per client and writes ``summary.json`` and
 ``accuracy.png`` (if matplotlib is installed) into ``--out``.
@@ -79,7 +84,19 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="public seed of the data split")
     parser.add_argument("--malicious-client", action="store_true",
                         help="the last client sends a poisoned update every round")
+    parser.add_argument("--servers", type=int, default=None,
+                        help="1: single-server SecAgg+; 2 or more: the launched servers "
+                             "share the updates (default: as many as were launched)")
     return parser.parse_args()
+
+
+def check_servers(args: argparse.Namespace, launched: int) -> None:
+    if args.servers is not None and args.servers != launched:
+        raise SystemExit(f"--servers {args.servers}, but {launched} server(s) were launched "
+                         f"(crypten-lite-launch -n {args.servers})")
+    if launched == 1 and args.malicious_client:
+        raise SystemExit("--malicious-client needs 2 or more servers: one server cannot check "
+                         "a masked update's range (it clips the aggregate instead)")
 
 
 def client_data(args: argparse.Namespace, index: int) -> tuple[np.ndarray, np.ndarray, float]:
@@ -139,6 +156,12 @@ def run_attacker(config: ClientConfig) -> None:
 
 def run_client(args: argparse.Namespace, config: ClientConfig) -> None:
     index = int(config.client_id.rsplit("-", 1)[1])
+    check_servers(args, len(config.servers))
+    if len(config.servers) == 1:
+        from federated_secagg import run_secagg_client
+
+        run_secagg_client(args, config, client_data(args, index), index)
+        return
     if args.malicious_client and index == args.clients - 1:
         run_attacker(config)
         return
@@ -214,9 +237,20 @@ def run_server(args: argparse.Namespace) -> None:
     )
 
     session = cl.current_session()
+    check_servers(args, session.world_size)
     lead = session.rank == 0
     spec = ModelSpec(args.model)
     data = load_digits_split(seed=args.seed)
+    install = getattr(session.comm, "set_edge_handler", None)
+    if install is None:
+        raise SystemExit("run through crypten-lite-launch: clients need the gRPC servers")
+    if session.world_size == 1:
+        from federated_secagg import run_secagg_server
+
+        log = run_secagg_server(args, install, spec, data, QUANT, RING_BITS,
+                                Progress(args.rounds, True), honest_clients(args))
+        write_outputs(args, spec, log, servers=1)
+        return
     config = AggregationConfig(
         job_id="federated-demo",
         num_elements=spec.num_params + 1,  # [w·Δ, w]
@@ -229,9 +263,6 @@ def run_server(args: argparse.Namespace) -> None:
         first_round_timeout_s=180.0,
     )
     service = AggregationService(session, config)
-    install = getattr(session.comm, "set_edge_handler", None)
-    if install is None:
-        raise SystemExit("run through crypten-lite-launch: clients need the gRPC servers")
     install(service)
     model = init_params(spec).astype(np.float32)
     plain_bytes = config.num_elements * RING_BITS // 8
@@ -292,14 +323,16 @@ def run_server(args: argparse.Namespace) -> None:
     service.finish(model)
     time.sleep(2.5)  # let clients poll FINISHED before the servers go away
     if lead:
-        write_outputs(args, spec, log)
+        write_outputs(args, spec, log, servers=session.world_size)
 
 
-def write_outputs(args: argparse.Namespace, spec: ModelSpec, log: list[dict[str, Any]]) -> None:
+def write_outputs(args: argparse.Namespace, spec: ModelSpec, log: list[dict[str, Any]],
+                  servers: int) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     dropouts = [{"round": e["round"], "client": c} for e in log for c in e["excluded"]]
     summary = {
-        "servers": 2,
+        "servers": servers,
+        "protocol": "secagg+" if servers == 1 else "additive shares + MPC range check",
         "clients": args.clients,
         "rounds": args.rounds,
         "completed_rounds": len(log),

@@ -49,6 +49,31 @@ class EdgeStub:
                 request_serializer=crypten__lite_dot___proto_dot_edge__pb2.InferRequest.SerializeToString,
                 response_deserializer=crypten__lite_dot___proto_dot_edge__pb2.InferReply.FromString,
                 _registered_method=True)
+        self.SecAggState = channel.unary_unary(
+                '/crypten_lite.v1.Edge/SecAggState',
+                request_serializer=crypten__lite_dot___proto_dot_edge__pb2.SecAggStateRequest.SerializeToString,
+                response_deserializer=crypten__lite_dot___proto_dot_edge__pb2.SecAggStateReply.FromString,
+                _registered_method=True)
+        self.Advertise = channel.unary_unary(
+                '/crypten_lite.v1.Edge/Advertise',
+                request_serializer=crypten__lite_dot___proto_dot_edge__pb2.AdvertiseRequest.SerializeToString,
+                response_deserializer=crypten__lite_dot___proto_dot_edge__pb2.SecAggAck.FromString,
+                _registered_method=True)
+        self.ShareKeys = channel.unary_unary(
+                '/crypten_lite.v1.Edge/ShareKeys',
+                request_serializer=crypten__lite_dot___proto_dot_edge__pb2.ShareKeysRequest.SerializeToString,
+                response_deserializer=crypten__lite_dot___proto_dot_edge__pb2.SecAggAck.FromString,
+                _registered_method=True)
+        self.SubmitMasked = channel.unary_unary(
+                '/crypten_lite.v1.Edge/SubmitMasked',
+                request_serializer=crypten__lite_dot___proto_dot_edge__pb2.MaskedInputRequest.SerializeToString,
+                response_deserializer=crypten__lite_dot___proto_dot_edge__pb2.SecAggAck.FromString,
+                _registered_method=True)
+        self.Unmask = channel.unary_unary(
+                '/crypten_lite.v1.Edge/Unmask',
+                request_serializer=crypten__lite_dot___proto_dot_edge__pb2.UnmaskRequest.SerializeToString,
+                response_deserializer=crypten__lite_dot___proto_dot_edge__pb2.SecAggAck.FromString,
+                _registered_method=True)
 
 
 class EdgeServicer:
@@ -72,6 +97,36 @@ class EdgeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SecAggState(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Advertise(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ShareKeys(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitMasked(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Unmask(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EdgeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -89,6 +144,31 @@ def add_EdgeServicer_to_server(servicer, server):
                     servicer.Infer,
                     request_deserializer=crypten__lite_dot___proto_dot_edge__pb2.InferRequest.FromString,
                     response_serializer=crypten__lite_dot___proto_dot_edge__pb2.InferReply.SerializeToString,
+            ),
+            'SecAggState': grpc.unary_unary_rpc_method_handler(
+                    servicer.SecAggState,
+                    request_deserializer=crypten__lite_dot___proto_dot_edge__pb2.SecAggStateRequest.FromString,
+                    response_serializer=crypten__lite_dot___proto_dot_edge__pb2.SecAggStateReply.SerializeToString,
+            ),
+            'Advertise': grpc.unary_unary_rpc_method_handler(
+                    servicer.Advertise,
+                    request_deserializer=crypten__lite_dot___proto_dot_edge__pb2.AdvertiseRequest.FromString,
+                    response_serializer=crypten__lite_dot___proto_dot_edge__pb2.SecAggAck.SerializeToString,
+            ),
+            'ShareKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ShareKeys,
+                    request_deserializer=crypten__lite_dot___proto_dot_edge__pb2.ShareKeysRequest.FromString,
+                    response_serializer=crypten__lite_dot___proto_dot_edge__pb2.SecAggAck.SerializeToString,
+            ),
+            'SubmitMasked': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitMasked,
+                    request_deserializer=crypten__lite_dot___proto_dot_edge__pb2.MaskedInputRequest.FromString,
+                    response_serializer=crypten__lite_dot___proto_dot_edge__pb2.SecAggAck.SerializeToString,
+            ),
+            'Unmask': grpc.unary_unary_rpc_method_handler(
+                    servicer.Unmask,
+                    request_deserializer=crypten__lite_dot___proto_dot_edge__pb2.UnmaskRequest.FromString,
+                    response_serializer=crypten__lite_dot___proto_dot_edge__pb2.SecAggAck.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -172,6 +252,141 @@ class Edge:
             '/crypten_lite.v1.Edge/Infer',
             crypten__lite_dot___proto_dot_edge__pb2.InferRequest.SerializeToString,
             crypten__lite_dot___proto_dot_edge__pb2.InferReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SecAggState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crypten_lite.v1.Edge/SecAggState',
+            crypten__lite_dot___proto_dot_edge__pb2.SecAggStateRequest.SerializeToString,
+            crypten__lite_dot___proto_dot_edge__pb2.SecAggStateReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Advertise(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crypten_lite.v1.Edge/Advertise',
+            crypten__lite_dot___proto_dot_edge__pb2.AdvertiseRequest.SerializeToString,
+            crypten__lite_dot___proto_dot_edge__pb2.SecAggAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ShareKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crypten_lite.v1.Edge/ShareKeys',
+            crypten__lite_dot___proto_dot_edge__pb2.ShareKeysRequest.SerializeToString,
+            crypten__lite_dot___proto_dot_edge__pb2.SecAggAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitMasked(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crypten_lite.v1.Edge/SubmitMasked',
+            crypten__lite_dot___proto_dot_edge__pb2.MaskedInputRequest.SerializeToString,
+            crypten__lite_dot___proto_dot_edge__pb2.SecAggAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Unmask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crypten_lite.v1.Edge/Unmask',
+            crypten__lite_dot___proto_dot_edge__pb2.UnmaskRequest.SerializeToString,
+            crypten__lite_dot___proto_dot_edge__pb2.SecAggAck.FromString,
             options,
             channel_credentials,
             insecure,

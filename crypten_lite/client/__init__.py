@@ -4,6 +4,7 @@ an MPC party. Needs only numpy, grpcio and cryptography (and works with
 
 - :class:`EdgeClient`: round info, update upload (quantize, share with seed compression,
   one request per server), private inference;
+- :class:`SecAggClient` (imported on first use): single-server secure aggregation (SecAgg+);
 - :func:`encode_update` / :func:`decode_aggregate` / :func:`max_clients`: the encodings;
 - :func:`expand_seed` / :func:`split_update`: the sharing (servers rebuild seed shares with
   ``expand_seed``);
@@ -12,6 +13,8 @@ an MPC party. Needs only numpy, grpcio and cryptography (and works with
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from crypten_lite.client.config import CLIENT_ENV, CLIENTS_ENV, ClientConfig
 from crypten_lite.client.edge_client import EdgeClient, UploadReport
@@ -26,6 +29,17 @@ from crypten_lite.edge.encode import (
 )
 from crypten_lite.edge.shares import expand_seed, ring_dtype, split_update
 
+if TYPE_CHECKING:
+    from crypten_lite.client.secagg_client import (
+        SecAggClient,
+        SecAggProtocolError,
+        SecAggReport,
+        SecAggRoundFailed,
+    )
+
+#: loaded on first use: a multi-server client never pays for X25519, Shamir and AES-GCM
+_LAZY = {"SecAggClient", "SecAggProtocolError", "SecAggReport", "SecAggRoundFailed"}
+
 __all__ = [
     "CLIENTS_ENV",
     "CLIENT_ENV",
@@ -33,6 +47,10 @@ __all__ = [
     "DirectServerLink",
     "EdgeClient",
     "GrpcServerLink",
+    "SecAggClient",
+    "SecAggProtocolError",
+    "SecAggReport",
+    "SecAggRoundFailed",
     "ServerLink",
     "UploadReport",
     "check_capacity",
@@ -45,3 +63,11 @@ __all__ = [
     "ring_dtype",
     "split_update",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from crypten_lite.client import secagg_client
+
+        return getattr(secagg_client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -39,7 +39,7 @@ from crypten_lite.encoding import FixedPointEncoder
 from crypten_lite.errors import CommunicationError, ConfigError, EncodingError, PeerTimeoutError
 from crypten_lite.transport.grpc import load_identity
 
-__all__ = ["EdgeClient", "UploadReport"]
+__all__ = ["EdgeClient", "UploadReport", "connect_links", "poll_round"]
 
 _QUERY_ID_SIZE = 16
 
@@ -72,21 +72,7 @@ class EdgeClient:
     @classmethod
     def connect(cls, config: ClientConfig) -> EdgeClient:
         """Open a link to every server of ``config`` (mutual TLS or token)."""
-        token = None if config.token is None else (config.client_id, config.token)
-        tls = None if config.certs is None else load_identity(config.certs)  # read once
-        links = [
-            GrpcServerLink.connect(
-                address,
-                certs=tls,
-                server_identity=identity,
-                token=token,
-                timeout_s=config.timeout_s,
-                connect_timeout_s=config.connect_timeout_s,
-                max_message_bytes=config.max_message_bytes,
-            )
-            for address, identity in zip(config.servers, config.identities, strict=True)
-        ]
-        return cls(links)
+        return cls(connect_links(config))
 
     @property
     def num_servers(self) -> int:
@@ -129,18 +115,7 @@ class EdgeClient:
 
     def wait_for_round(self, after: int = -1, timeout: float = 60.0) -> RoundInfo:
         """Poll until a round ``> after`` is OPEN on every server, or the job FINISHED."""
-        deadline = time.monotonic() + timeout
-        delay = self.poll_s
-        while True:
-            info = self.round_info()
-            if info.state is RoundState.FINISHED:
-                return info
-            if info.state is RoundState.OPEN and info.round > after:
-                return info
-            if time.monotonic() + delay > deadline:
-                raise PeerTimeoutError(f"no round after {after} opened within {timeout:g}s")
-            time.sleep(delay)
-            delay = min(2 * delay, 1.0)
+        return poll_round(self.round_info, after, timeout, self.poll_s)
 
     # -- updates --------------------------------------------------------------------------
     def submit_update(
@@ -228,6 +203,43 @@ class EdgeClient:
         for share in shares:
             np.add(total, share.share.reshape(-1).astype(np.uint64, copy=False), out=total)
         return FixedPointEncoder(first.frac_bits).decode(total).reshape(first.shape)
+
+
+def connect_links(config: ClientConfig) -> list[GrpcServerLink]:
+    """One gRPC link per server of ``config`` (mutual TLS or token), in server order."""
+    token = None if config.token is None else (config.client_id, config.token)
+    tls = None if config.certs is None else load_identity(config.certs)  # read once
+    return [
+        GrpcServerLink.connect(
+            address,
+            certs=tls,
+            server_identity=identity,
+            token=token,
+            timeout_s=config.timeout_s,
+            connect_timeout_s=config.connect_timeout_s,
+            max_message_bytes=config.max_message_bytes,
+        )
+        for address, identity in zip(config.servers, config.identities, strict=True)
+    ]
+
+
+def poll_round(
+    fetch: Callable[[], RoundInfo], after: int, timeout: float, poll_s: float
+) -> RoundInfo:
+    """Call ``fetch`` until it reports a round ``> after`` OPEN, or FINISHED (backoff from
+    ``poll_s`` doubling to 1 s); PeerTimeoutError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    delay = poll_s
+    while True:
+        info = fetch()
+        if info.state is RoundState.FINISHED:
+            return info
+        if info.state is RoundState.OPEN and info.round > after:
+            return info
+        if time.monotonic() + delay > deadline:
+            raise PeerTimeoutError(f"no round after {after} opened within {timeout:g}s")
+        time.sleep(delay)
+        delay = min(2 * delay, 1.0)
 
 
 def _with_state(info: RoundInfo, state: RoundState) -> RoundInfo:

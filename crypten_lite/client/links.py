@@ -10,13 +10,18 @@ attempt may already have been stored: a later ``DUPLICATE`` counts as delivered 
 server says it holds this very upload (:func:`is_own_duplicate`: same client, round and
 nonce); a ``DUPLICATE`` for another reason (a different upload of this client, or a nonce
 another client already used) is raised.
+
+SecAgg (one server, :mod:`crypten_lite.edge.secagg_messages`): ``secagg_state`` retries
+like ``round_info``; the four uploads retry ``UNAVAILABLE`` only, never a timeout (the
+timed-out upload may have landed; the caller decides). ``received_bytes`` counts the
+serialized SecAgg state replies of the link (in process: as they would be on the wire).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from crypten_lite.edge.messages import (
     DUPLICATE_SAME_UPLOAD,
@@ -29,6 +34,8 @@ from crypten_lite.edge.messages import (
     UpdateShare,
     as_aggregation,
     as_inference,
+    as_round_source,
+    as_secagg,
 )
 from crypten_lite.errors import PeerTimeoutError
 from crypten_lite.transport.grpc import (
@@ -39,6 +46,15 @@ from crypten_lite.transport.grpc import (
     load_identity,
 )
 from crypten_lite.transport.grpc.options import DEFAULT_EDGE_MAX_MESSAGE_BYTES
+
+if TYPE_CHECKING:
+    from crypten_lite.edge.secagg_messages import (
+        KeyAdvert,
+        MaskedUpload,
+        SecAggState,
+        ShareKeysUpload,
+        UnmaskUpload,
+    )
 
 __all__ = ["DirectServerLink", "GrpcServerLink", "ServerLink", "is_own_duplicate"]
 
@@ -54,13 +70,26 @@ def is_own_duplicate(err: EdgeRequestError) -> bool:
 
 
 class ServerLink(Protocol):
-    """One server as seen by a client. ``submit`` returns the request's wire size (bytes)."""
+    """One server as seen by a client. Uploads (``submit``, the SecAgg stages) return the
+    request's wire size (bytes); ``received_bytes``: the SecAgg state replies' so far."""
+
+    received_bytes: int
 
     def round_info(self) -> RoundInfo: ...
 
     def submit(self, share: UpdateShare) -> int: ...
 
     def infer(self, query: InferenceQuery) -> InferenceShare: ...
+
+    def secagg_state(self, round_number: int) -> SecAggState: ...
+
+    def advertise(self, advert: KeyAdvert) -> int: ...
+
+    def share_keys(self, upload: ShareKeysUpload) -> int: ...
+
+    def submit_masked(self, upload: MaskedUpload) -> int: ...
+
+    def unmask(self, upload: UnmaskUpload) -> int: ...
 
     def close(self) -> None: ...
 
@@ -72,9 +101,10 @@ class DirectServerLink:
     def __init__(self, handler: EdgeHandler, client_id: str) -> None:
         self.handler = handler
         self.client_id = client_id
+        self.received_bytes = 0
 
     def round_info(self) -> RoundInfo:
-        return as_aggregation(self.handler).round_info(self.client_id)
+        return as_round_source(self.handler).round_info(self.client_id)
 
     def submit(self, share: UpdateShare) -> int:
         size = len(encode_submit_request(share))  # validates like the wire does
@@ -83,6 +113,44 @@ class DirectServerLink:
 
     def infer(self, query: InferenceQuery) -> InferenceShare:
         return as_inference(self.handler).infer(self.client_id, query)
+
+    # the SecAgg wire encoders are imported on first use (see transport.grpc.gateway)
+
+    def secagg_state(self, round_number: int) -> SecAggState:
+        from crypten_lite.transport.grpc import encode_state_reply, encode_state_request
+
+        encode_state_request(round_number)  # validates like the wire does
+        state = as_secagg(self.handler).secagg_state(self.client_id, round_number)
+        self.received_bytes += len(encode_state_reply(state))
+        return state
+
+    def advertise(self, advert: KeyAdvert) -> int:
+        from crypten_lite.transport.grpc import encode_advertise
+
+        size = len(encode_advertise(advert))
+        as_secagg(self.handler).advertise(self.client_id, advert)
+        return size
+
+    def share_keys(self, upload: ShareKeysUpload) -> int:
+        from crypten_lite.transport.grpc import encode_share_keys
+
+        size = len(encode_share_keys(upload))
+        as_secagg(self.handler).share_keys(self.client_id, upload)
+        return size
+
+    def submit_masked(self, upload: MaskedUpload) -> int:
+        from crypten_lite.transport.grpc import encode_masked_upload
+
+        size = len(encode_masked_upload(upload))
+        as_secagg(self.handler).submit_masked(self.client_id, upload)
+        return size
+
+    def unmask(self, upload: UnmaskUpload) -> int:
+        from crypten_lite.transport.grpc import encode_unmask
+
+        size = len(encode_unmask(upload))
+        as_secagg(self.handler).unmask(self.client_id, upload)
+        return size
 
     def close(self) -> None:
         return None
@@ -106,6 +174,7 @@ class GrpcServerLink:
         self.timeout_s = float(timeout_s)
         self.connect_timeout_s = float(connect_timeout_s)
         self._sleep = sleep
+        self.received_bytes = 0
 
     @classmethod
     def connect(
@@ -167,6 +236,25 @@ class GrpcServerLink:
 
     def infer(self, query: InferenceQuery) -> InferenceShare:
         return self._retry(lambda t: self.stub.infer(query, t))
+
+    def secagg_state(self, round_number: int) -> SecAggState:
+        state, size = self._retry(lambda t: self.stub.secagg_state_sized(round_number, t))
+        self.received_bytes += size
+        return state
+
+    # uploads: _retry retries UNAVAILABLE and raises a timeout at once (it may have landed)
+
+    def advertise(self, advert: KeyAdvert) -> int:
+        return self._retry(lambda t: self.stub.advertise(advert, t))
+
+    def share_keys(self, upload: ShareKeysUpload) -> int:
+        return self._retry(lambda t: self.stub.share_keys(upload, t))
+
+    def submit_masked(self, upload: MaskedUpload) -> int:
+        return self._retry(lambda t: self.stub.submit_masked(upload, t))
+
+    def unmask(self, upload: UnmaskUpload) -> int:
+        return self._retry(lambda t: self.stub.unmask(upload, t))
 
     def close(self) -> None:
         self.stub.close()

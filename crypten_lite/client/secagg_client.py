@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from crypten_lite.client.config import ClientConfig
+from crypten_lite.client.edge_client import connect_links, poll_round
 from crypten_lite.client.links import ServerLink
 from crypten_lite.edge.encode import encode_update
 from crypten_lite.edge.messages import RoundInfo, RoundState
@@ -140,6 +142,32 @@ class SecAggClient:
         self._sent = 0
         self._masked = 0
         self._received_at_start = 0
+
+    @classmethod
+    def connect(cls, config: ClientConfig) -> SecAggClient:
+        """Open the link to the job's one server (mutual TLS or token)."""
+        if len(config.servers) != 1:
+            raise ConfigError(
+                f"single-server aggregation needs exactly 1 server, the config lists "
+                f"{len(config.servers)} (use EdgeClient)"
+            )
+        return cls(connect_links(config)[0])
+
+    def close(self) -> None:
+        self.link.close()
+
+    def __enter__(self) -> SecAggClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def round_info(self) -> RoundInfo:
+        return self.link.round_info()
+
+    def wait_for_round(self, after: int = -1, timeout: float = 60.0) -> RoundInfo:
+        """Poll until a round ``> after`` is OPEN (keys being advertised) or the job FINISHED."""
+        return poll_round(self.link.round_info, after, timeout, self.poll_s)
 
     # -- the four stages ----------------------------------------------------------------------
     def advertise(self, info: RoundInfo) -> int:

@@ -52,4 +52,13 @@ def test_the_edge_service_matches_the_gateway():
 
     service = edge_pb2.DESCRIPTOR.services_by_name["Edge"]
     assert service.full_name == EDGE_SERVICE
-    assert sorted(m.name for m in service.methods) == ["Infer", "RoundInfo", "Submit"]
+    assert sorted(m.name for m in service.methods) == [
+        "Advertise",
+        "Infer",
+        "RoundInfo",
+        "SecAggState",
+        "ShareKeys",
+        "Submit",
+        "SubmitMasked",
+        "Unmask",
+    ]

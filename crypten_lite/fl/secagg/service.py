@@ -350,7 +350,7 @@ class SecAggService:
             raise self._aborted(rnd, reason)
         rnd.complete()
         sets = [rnd.in_set(stage) for stage in _STAGES]
-        self._expected = max(len(sets[0]), self.config.min_clients)
+        self._expected = max(len(sets[2]), self.config.min_clients)  # those still in
         dropped = {
             stage.value: tuple(sorted({p.client_id for p in before} - {p.client_id for p in after}))
             for stage, before, after in zip(_STAGES[1:], sets[:-1], sets[1:], strict=True)

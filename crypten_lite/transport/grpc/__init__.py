@@ -17,6 +17,15 @@ if TYPE_CHECKING:
         verify_token,
     )
     from crypten_lite.transport.grpc.options import EDGE_SERVICE, PARTY_SERVICE, GrpcOptions
+    from crypten_lite.transport.grpc.secagg_wire import (
+        MAX_NEIGHBOURS,
+        encode_advertise,
+        encode_masked_upload,
+        encode_share_keys,
+        encode_state_reply,
+        encode_state_request,
+        encode_unmask,
+    )
     from crypten_lite.transport.grpc.tls import (
         CertPaths,
         TlsIdentity,
@@ -30,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EDGE_SERVICE",
+    "MAX_NEIGHBOURS",
     "PARTY_SERVICE",
     "CertPaths",
     "EdgeGateway",
@@ -39,7 +49,13 @@ __all__ = [
     "TlsIdentity",
     "client_identity",
     "client_of_identity",
+    "encode_advertise",
+    "encode_masked_upload",
+    "encode_share_keys",
+    "encode_state_reply",
+    "encode_state_request",
     "encode_submit_request",
+    "encode_unmask",
     "identity_name",
     "issue_token",
     "load_identity",
@@ -55,6 +71,18 @@ _LAZY = {
     "encode_submit_request": "edge_wire",
     **dict.fromkeys(("EdgeGateway", "EdgeStub", "issue_token", "verify_token"), "gateway"),
     **dict.fromkeys(("EDGE_SERVICE", "PARTY_SERVICE", "GrpcOptions"), "options"),
+    **dict.fromkeys(
+        (
+            "MAX_NEIGHBOURS",
+            "encode_advertise",
+            "encode_masked_upload",
+            "encode_share_keys",
+            "encode_state_reply",
+            "encode_state_request",
+            "encode_unmask",
+        ),
+        "secagg_wire",
+    ),
     **dict.fromkeys(
         (
             "CertPaths",

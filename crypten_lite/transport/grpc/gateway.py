@@ -19,17 +19,26 @@ client identity; beyond that ``UNAVAILABLE`` "server busy", which clients retry 
 backoff) and reads the request under ``edge_request_timeout_s``, after which the call is
 cancelled. Edge calls therefore hold a bounded number of server threads and bytes
 (``edge_max_concurrent_calls * edge_max_message_bytes`` at most). An upload's declared
-length and ring width are checked against the job (``EdgeHandler.round_info``) before its
-vector is copied out of the request.
+length and ring width (``Submit``, ``SubmitMasked``) are checked against the job
+(``round_info`` of the handler) before its vector is copied out of the request.
 
-Message conversion and validation live in :mod:`.edge_wire`.
+Services: an ``AggregationHandler`` (multi-server) answers ``RoundInfo`` and ``Submit``, a
+``SecAggHandler`` (single server) ``RoundInfo`` and the SecAgg stages (``SecAggState``,
+``Advertise``, ``ShareKeys``, ``SubmitMasked``, ``Unmask``), an ``InferenceHandler``
+``Infer``; any other call is refused ``INVALID`` saying what the server runs.
+
+Message conversion and validation live in :mod:`.edge_wire` and :mod:`.secagg_wire` (loaded
+on the first SecAgg call, so a multi-server client imports none of the SecAgg code).
 
 Client side: :class:`EdgeStub` is one channel to one server; it raises
 :class:`EdgeRequestError` (mapped back from the status code, with the server's message) or
 :class:`CommunicationError`, never a gRPC exception, so :mod:`crypten_lite.client` needs no
 ``grpc`` import. Cost: one unary call per request; an upload of ``m`` ring elements is
 ``m * ring_bits / 8`` bytes plus a ~30-byte header to the server that gets the vector, ~60
-bytes to each server that gets a seed.
+bytes to each server that gets a seed. SecAgg (one server): per client and round, a ~70-byte
+advert, ``d`` sealed share pairs of ~170 bytes for ``d`` neighbours, the masked vector
+(``m * ring_bits / 8`` bytes plus ~5 bytes per complaint) and ~70 bytes per unmasking share;
+each state poll returns ~70 bytes per neighbour and ~170 per relayed share.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ import hmac
 import logging
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -52,9 +61,12 @@ from crypten_lite.edge.messages import (
     InferenceQuery,
     InferenceShare,
     RoundInfo,
+    SecAggHandler,
     UpdateShare,
     as_aggregation,
     as_inference,
+    as_round_source,
+    as_secagg,
     invalid,
 )
 from crypten_lite.errors import CommunicationError, ConfigError, PeerTimeoutError
@@ -73,6 +85,15 @@ from crypten_lite.transport.grpc.edge_wire import round_info as round_info_of
 from crypten_lite.transport.grpc.options import DEFAULT_EDGE_MAX_MESSAGE_BYTES, EDGE_SERVICE
 from crypten_lite.transport.grpc.tls import TlsIdentity, client_of_identity
 from crypten_lite.transport.grpc.wire import clean
+
+if TYPE_CHECKING:
+    from crypten_lite.edge.secagg_messages import (
+        KeyAdvert,
+        MaskedUpload,
+        SecAggState,
+        ShareKeysUpload,
+        UnmaskUpload,
+    )
 
 __all__ = [
     "CLIENT_ID_METADATA",
@@ -155,6 +176,10 @@ def verify_token(
 
 
 # -- server side ----------------------------------------------------------------------------
+
+
+def _identity(data: bytes) -> bytes:
+    return data
 
 
 def _parse(message_type: Callable[[], _M], data: bytes) -> _M:
@@ -281,7 +306,7 @@ class EdgeGateway:
     ) -> edge_pb2.RoundInfoReply:
         def body(handler: EdgeHandler, client: str, request: bytes) -> edge_pb2.RoundInfoReply:
             _parse(edge_pb2.RoundInfoRequest, request)
-            return round_reply(as_aggregation(handler).round_info(client))
+            return round_reply(as_round_source(handler).round_info(client))
 
         return self._serve(requests, context, "RoundInfo", body)
 
@@ -311,28 +336,103 @@ class EdgeGateway:
 
         return self._serve(requests, context, "Infer", body)
 
+    # -- single-server secure aggregation (secagg_wire is imported on first use) -------------
+
+    def SecAggState(self, requests: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
+        def body(handler: EdgeHandler, client: str, request: bytes) -> bytes:
+            from crypten_lite.transport.grpc import secagg_wire
+
+            service = as_secagg(handler)
+            round_number = secagg_wire.decode_state_request(request)
+            return secagg_wire.encode_state_reply(service.secagg_state(client, round_number))
+
+        return self._serve(requests, context, "SecAggState", body)
+
+    def _secagg_upload(
+        self,
+        requests: Iterator[bytes],
+        context: grpc.ServicerContext,
+        method: str,
+        deliver: Callable[[SecAggHandler, str, bytes], None],
+    ) -> edge_pb2.SecAggAck:
+        def body(handler: EdgeHandler, client: str, request: bytes) -> edge_pb2.SecAggAck:
+            deliver(as_secagg(handler), client, request)
+            return edge_pb2.SecAggAck()
+
+        return self._serve(requests, context, method, body)
+
+    def Advertise(
+        self, requests: Iterator[bytes], context: grpc.ServicerContext
+    ) -> edge_pb2.SecAggAck:
+        def deliver(service: SecAggHandler, client: str, request: bytes) -> None:
+            from crypten_lite.transport.grpc import secagg_wire
+
+            service.advertise(client, secagg_wire.decode_advertise(request))
+
+        return self._secagg_upload(requests, context, "Advertise", deliver)
+
+    def ShareKeys(
+        self, requests: Iterator[bytes], context: grpc.ServicerContext
+    ) -> edge_pb2.SecAggAck:
+        def deliver(service: SecAggHandler, client: str, request: bytes) -> None:
+            from crypten_lite.transport.grpc import secagg_wire
+
+            service.share_keys(client, secagg_wire.decode_share_keys(request))
+
+        return self._secagg_upload(requests, context, "ShareKeys", deliver)
+
+    def SubmitMasked(
+        self, requests: Iterator[bytes], context: grpc.ServicerContext
+    ) -> edge_pb2.SecAggAck:
+        def deliver(service: SecAggHandler, client: str, request: bytes) -> None:
+            from crypten_lite.transport.grpc import secagg_wire
+
+            # as for Submit: the sizes are checked against the job before the vector is copied
+            scanned = secagg_wire.scan_masked_upload(request, self._max)
+            job = service.round_info(client)
+            scanned.check_job(job.num_elements, job.ring_bits)
+            service.submit_masked(client, scanned.upload())
+
+        return self._secagg_upload(requests, context, "SubmitMasked", deliver)
+
+    def Unmask(
+        self, requests: Iterator[bytes], context: grpc.ServicerContext
+    ) -> edge_pb2.SecAggAck:
+        def deliver(service: SecAggHandler, client: str, request: bytes) -> None:
+            from crypten_lite.transport.grpc import secagg_wire
+
+            service.unmask(client, secagg_wire.decode_unmask(request))
+
+        return self._secagg_upload(requests, context, "Unmask", deliver)
+
 
 def add_edge_service(server: grpc.Server, gateway: EdgeGateway) -> None:
     """Register the ``Edge`` service of ``gateway`` on ``server``."""
-    # requests arrive as raw bytes, read by the gateway after admission (see module docstring)
+    # requests arrive as raw bytes, read by the gateway after admission (see module docstring);
+    # SecAggState replies leave the gateway already serialized
+    ack = edge_pb2.SecAggAck.SerializeToString
+    serializers: tuple[tuple[str, Callable[[Any], bytes]], ...] = (
+        ("RoundInfo", edge_pb2.RoundInfoReply.SerializeToString),
+        ("Submit", edge_pb2.SubmitReply.SerializeToString),
+        ("Infer", edge_pb2.InferReply.SerializeToString),
+        ("SecAggState", _identity),
+        ("Advertise", ack),
+        ("ShareKeys", ack),
+        ("SubmitMasked", ack),
+        ("Unmask", ack),
+    )
     handlers = {
         name: grpc.stream_unary_rpc_method_handler(
-            getattr(gateway, name), response_serializer=reply.SerializeToString
+            getattr(gateway, name), response_serializer=serializer
         )
-        for name, reply in (
-            ("RoundInfo", edge_pb2.RoundInfoReply),
-            ("Submit", edge_pb2.SubmitReply),
-            ("Infer", edge_pb2.InferReply),
-        )
+        for name, serializer in serializers
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(EDGE_SERVICE, handlers),))
 
 
 # -- client side ----------------------------------------------------------------------------
 
-
-def _identity(data: bytes) -> bytes:
-    return data
+_SECAGG_UPLOADS = ("Advertise", "ShareKeys", "SubmitMasked", "Unmask")
 
 
 class EdgeStub:
@@ -390,6 +490,13 @@ class EdgeStub:
             request_serializer=_identity,
             response_deserializer=edge_pb2.InferReply.FromString,
         )
+        # SecAgg: raw bytes both ways (secagg_wire encodes and checks; the reply size counts)
+        self._secagg = {
+            name: self._channel.unary_unary(
+                base + name, request_serializer=_identity, response_deserializer=_identity
+            )
+            for name in ("SecAggState", *_SECAGG_UPLOADS)
+        }
 
     def _call(self, method: Any, request: Any, timeout_s: float) -> Any:
         try:
@@ -423,6 +530,55 @@ class EdgeStub:
     def infer(self, query: InferenceQuery, timeout_s: float) -> InferenceShare:
         reply = self._call(self._infer, encode_infer_request(query), timeout_s)
         return inference_share(reply, self._max)
+
+    def secagg_state_sized(self, round_number: int, timeout_s: float) -> tuple[SecAggState, int]:
+        """The server's SecAgg state for this client in ``round_number`` and the serialized
+        reply's size in bytes; :class:`CommunicationError` for a malformed reply."""
+        from crypten_lite.transport.grpc import secagg_wire
+
+        request = secagg_wire.encode_state_request(round_number)
+        reply = bytes(self._call(self._secagg["SecAggState"], request, timeout_s))
+        return secagg_wire.decode_state_reply(reply), len(reply)
+
+    def secagg_state(self, round_number: int, timeout_s: float) -> SecAggState:
+        """The server's SecAgg state for this client in ``round_number``."""
+        return self.secagg_state_sized(round_number, timeout_s)[0]
+
+    def secagg_upload_encoded(self, method: str, request: bytes, timeout_s: float) -> int:
+        """Send an encoded SecAgg upload (``method``: ``Advertise``, ``ShareKeys``,
+        ``SubmitMasked`` or ``Unmask``); the request's size in bytes."""
+        if method not in _SECAGG_UPLOADS:
+            raise ValueError(f"unknown SecAgg upload {method!r}")
+        self._call(self._secagg[method], request, timeout_s)
+        return len(request)
+
+    def advertise(self, advert: KeyAdvert, timeout_s: float) -> int:
+        """Send the round's public keys; the request's size in bytes."""
+        from crypten_lite.transport.grpc import secagg_wire
+
+        request = secagg_wire.encode_advertise(advert)
+        return self.secagg_upload_encoded("Advertise", request, timeout_s)
+
+    def share_keys(self, upload: ShareKeysUpload, timeout_s: float) -> int:
+        """Send the sealed shares and the seed commitment; the request's size in bytes."""
+        from crypten_lite.transport.grpc import secagg_wire
+
+        request = secagg_wire.encode_share_keys(upload)
+        return self.secagg_upload_encoded("ShareKeys", request, timeout_s)
+
+    def submit_masked(self, upload: MaskedUpload, timeout_s: float) -> int:
+        """Send the masked input; the request's size in bytes."""
+        from crypten_lite.transport.grpc import secagg_wire
+
+        request = secagg_wire.encode_masked_upload(upload)
+        return self.secagg_upload_encoded("SubmitMasked", request, timeout_s)
+
+    def unmask(self, upload: UnmaskUpload, timeout_s: float) -> int:
+        """Send the unmasking shares; the request's size in bytes."""
+        from crypten_lite.transport.grpc import secagg_wire
+
+        request = secagg_wire.encode_unmask(upload)
+        return self.secagg_upload_encoded("Unmask", request, timeout_s)
 
     def close(self) -> None:
         self._channel.close()
