@@ -66,3 +66,42 @@ def test_federated_demo_rejects_a_malicious_client_every_round(tmp_path: Path) -
     assert "REJECTED client-3: its update failed the range check" in text
     for kind in ("wrap", "inconsistent", "negative-weight"):
         assert f"uploaded a poisoned update ({kind})" in text
+
+
+def test_federated_demo_single_server_secagg_with_a_dropout(tmp_path: Path) -> None:
+    """``--servers 1``: one server (``-n 1``), SecAgg+ over gRPC with mutual TLS; client-2
+    shares its keys in round 2 and leaves before its masked upload; the server rebuilds its
+    mask key from the others' shares and the round completes without it."""
+    out, err = io.StringIO(), io.StringIO()
+    code = launch(
+        SCRIPT,
+        ["--servers", "1", "--rounds", "3", "--out", str(tmp_path), "--drop-client", "2",
+         "--drop-round", "2", "--collect-timeout", "1.5", "--epochs", "2"],
+        LaunchOptions(world_size=1, clients=5),
+        stdout=out,
+        stderr=err,
+    )
+    text = out.getvalue()
+    assert code == 0, err.getvalue() + text
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["servers"] == 1 and summary["protocol"] == "secagg+"
+    rounds = summary["per_round"]
+    assert [r["clients"] for r in rounds] == [5, 4, 4]
+    assert summary["dropouts"] == [{"round": 2, "client": "client-2"}]
+    assert all(r["clipped"] == 0 for r in rounds)
+    assert rounds[-1]["accuracy"] > 0.5
+    assert "DROPOUT client-2 before masked_input" in text
+    assert "client-2: DROPOUT in round 2: shared its keys" in text
+
+
+def test_federated_demo_refuses_a_server_count_mismatch(tmp_path: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = launch(
+        SCRIPT,
+        ["--servers", "1", "--rounds", "1", "--out", str(tmp_path)],
+        LaunchOptions(world_size=2, clients=0),
+        stdout=out,
+        stderr=err,
+    )
+    assert code != 0
+    assert "--servers 1, but 2 server(s) were launched" in err.getvalue() + out.getvalue()
