@@ -14,8 +14,11 @@ the secrets, removes the masks and decodes.
 * ``client_ms``: median over clients of ``SecAggReport.cpu_seconds`` (keys, Shamir sharing,
   sealing, opening the inbox, encoding and masking, the unmasking answer).
 * ``up_ratio``: a client's upload (all four requests) over the plaintext payload at the same
-  precision (``m · ring_bits / 8``); ``key_bytes``: the upload beyond the masked vector's
-  elements (headers, keys, sealed shares, unmasking shares); ``down_bytes``: state replies.
+  precision (``m · ring_bits / 8``); ``masked_ratio``: the masked-input request alone over
+  it; ``key_bytes``: the rest (keys, sealed shares, commitment, unmasking shares; per
+  neighbour ``key_per_nb``); ``down_bytes``: state replies.
+* ``rounds``: 4 (one request and one state poll per stage, without the polls that find the
+  stage not yet advanced).
 * dropouts leave after sharing their keys (the costly case: the server rebuilds each one's
   mask key and regenerates its pairwise masks with every surviving neighbour).
 * ``flower_s``: Flower 1.42 SecAgg+ server time per round for the same point, measured on a
@@ -116,7 +119,9 @@ def _point(num_clients: int, num_params: int, num_drop: int, reps: int) -> Bench
     extra: dict[str, object] = {
         "client_ms": 1e3 * statistics.median(r.cpu_seconds for r in reports),
         "up_ratio": first.upload_bytes / first.plaintext_bytes,
-        "key_bytes": first.upload_bytes - first.plaintext_bytes,
+        "masked_ratio": first.masked_bytes / first.plaintext_bytes,
+        "key_bytes": first.upload_bytes - first.masked_bytes,
+        "key_per_nb": (first.upload_bytes - first.masked_bytes) / max(neighbours, 1),
         "down_bytes": first.download_bytes,
         "neighbours": neighbours,
         "dropouts": num_drop,
@@ -130,6 +135,7 @@ def _point(num_clients: int, num_params: int, num_drop: int, reps: int) -> Bench
         params={"clients": num_clients, "params": num_params, "dropouts": num_drop},
         parties=1,
         transport="in-process",
+        rounds=4,
         bytes_sent_per_party=first.upload_bytes,
         max_abs_err=err,
         extra=extra,
