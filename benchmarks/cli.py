@@ -48,7 +48,10 @@ SUITES: dict[str, Callable[[int, bool], list[BenchRecord]]] = {
 }
 
 #: the suites ``--servers 1`` replaces.
-SINGLE_SERVER: dict[str, Callable[[int, bool], list[BenchRecord]]] = {"fl": suite_secagg.run}
+SINGLE_SERVER: dict[str, Callable[[int, bool], list[BenchRecord]]] = {
+    "fl": suite_secagg.run,
+    "fl-grpc": suite_secagg.run_grpc,
+}
 
 
 def _fmt_params(params: dict[str, object]) -> str:

@@ -1,4 +1,5 @@
-"""``fl --servers 1`` suite: single-server secure aggregation (SecAgg+, issue 19).
+"""``fl --servers 1`` / ``fl-grpc --servers 1`` suites: single-server secure aggregation
+(SecAgg+, issue 19); the gRPC rows are described at :func:`run_grpc`.
 
 Clients run in this process (as in Flower's simulation) over ``DirectServerLink`` s, which
 encode every request and state reply with the gRPC wire encoder, so the byte counts are those
@@ -29,7 +30,11 @@ the secrets, removes the masks and decodes.
 
 from __future__ import annotations
 
+import io
+import json
 import statistics
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -41,8 +46,9 @@ from crypten_lite.edge.messages import QuantSpec
 from crypten_lite.edge.secagg_messages import SecAggStage
 from crypten_lite.edge.secagg_params import SecAggParams
 from crypten_lite.fl.secagg import SecAggConfig, SecAggRoundResult, SecAggService
+from crypten_lite.runtime import LaunchOptions, launch
 
-__all__ = ["run"]
+__all__ = ["run", "run_grpc"]
 
 QUANT = QuantSpec("int16", 1.0)
 RING_BITS = 32
@@ -148,4 +154,124 @@ def run(reps: int, quick: bool) -> list[BenchRecord]:
     for num_clients, num_params in QUICK if quick else FULL:
         for num_drop in sorted({0, 1, max(1, num_clients // 10)}):
             records.append(_point(num_clients, num_params, num_drop, min(reps, 3)))
+    return records
+
+
+GRPC_FULL = [(10, 10_000), (100, 10_000), (10, 100_000), (100, 100_000)]
+GRPC_QUICK = [(4, 1_000)]
+
+_GRPC_SCRIPT = """
+import json, sys, time
+import numpy as np
+from crypten_lite.client.config import ClientConfig
+from crypten_lite.edge.messages import QuantSpec, RoundState
+from crypten_lite.edge.secagg_messages import SecAggStage
+
+out_dir, params, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+quant = QuantSpec("int16", 1.0)
+config = ClientConfig.from_environment()
+if config is not None:
+    from crypten_lite.client.secagg_client import SecAggClient
+    index = int(config.client_id.rsplit("-", 1)[1])
+    rows, last = [], 0
+    with SecAggClient.connect(config) as client:
+        client.poll_s = 0.005
+        while True:
+            info = client.wait_for_round(after=last, timeout=600)
+            if info.state is RoundState.FINISHED:
+                break
+            x = np.random.default_rng([index, info.round]).uniform(-0.5, 0.5, params)
+            r = client.run_round(x, info, timeout=600)
+            rows.append([r.cpu_seconds, r.upload_bytes, r.masked_bytes, r.download_bytes,
+                         r.plaintext_bytes, r.neighbours])
+            last = info.round
+    with open(f"{out_dir}/{config.client_id}.json", "w") as f:
+        json.dump(rows, f)
+else:
+    from crypten_lite.fl.secagg import SecAggConfig, SecAggService
+    from crypten_lite.runtime import launched_clients
+    import crypten_lite as cl
+    session = cl.current_session()
+    n = launched_clients()
+    service = SecAggService(SecAggConfig(
+        job_id="bench", num_elements=params, ring_bits=32, quant=quant, min_clients=3,
+        expected_clients=n, first_round_timeout_s=300, collect_timeout_s=60))
+    session.comm.set_edge_handler(service)
+    rows = []
+    for _ in range(rounds + 1):
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = service.run_round(np.zeros(0))
+        rows.append([time.perf_counter() - t0, time.process_time() - c0, result.server_cpu_s,
+                     len(result.clients)])
+    service.finish()
+    time.sleep(1.5)
+    np.save(f"{out_dir}/aggregate.npy", result.aggregate)
+    with open(f"{out_dir}/server.json", "w") as f:
+        json.dump(rows[1:], f)
+"""
+
+
+def run_grpc(reps: int, quick: bool) -> list[BenchRecord]:
+    """Rounds on one launched server (gRPC, mutual TLS) with real client processes. The
+    row's time is the server process's CPU seconds per round (``process_time``: handlers,
+    protobuf, gRPC and TLS threads); ``round_s`` the wall time from opening the round to the
+    aggregate (clients' polling latency, local work and uploads included); ``handler_s`` the
+    part spent in the service's own code."""
+    records = []
+    rounds = max(1, reps)
+    for clients, params in GRPC_QUICK if quick else GRPC_FULL:
+        with tempfile.TemporaryDirectory(prefix="crypten-lite-secagg-grpc-") as tmp:
+            script = Path(tmp) / "secagg_grpc.py"
+            script.write_text(_GRPC_SCRIPT)
+            log = io.StringIO()
+            code = launch(
+                script,
+                [tmp, str(params), str(rounds)],
+                LaunchOptions(world_size=1, clients=clients, timeout_s=900),
+                stdout=log,
+                stderr=log,
+            )
+            if code != 0:
+                raise RuntimeError(f"secagg over gRPC failed:\n{log.getvalue()}")
+            server = json.loads((Path(tmp) / "server.json").read_text())
+            rows = [
+                row
+                for i in range(clients)
+                for row in json.loads((Path(tmp) / f"client-{i}.json").read_text())
+            ]
+            aggregate = np.load(Path(tmp) / "aggregate.npy")
+        total = np.zeros(params, np.uint64)
+        for i in range(clients):
+            x = np.random.default_rng([i, rounds + 1]).uniform(-0.5, 0.5, params)
+            total += encode_update(x, QUANT, RING_BITS)
+        expected = decode_aggregate(total, QUANT, RING_BITS)
+        cpu = [r[1] for r in server]
+        first = rows[0]
+        flower = FLOWER_S.get((clients, params))
+        extra: dict[str, object] = {
+            "round_s": statistics.median(r[0] for r in server),
+            "handler_s": statistics.median(r[2] for r in server),
+            "client_ms": 1e3 * statistics.median(r[0] for r in rows),
+            "up_ratio": first[1] / first[4],
+            "masked_ratio": first[2] / first[4],
+            "key_bytes": first[1] - first[2],
+            "down_bytes": first[3],
+            "neighbours": first[5],
+        }
+        if flower is not None:
+            extra |= {"flower_s": flower, "vs_flower": flower / statistics.median(cpu)}
+        records.append(
+            BenchRecord.from_timing(
+                "fl",
+                "secagg_1server",
+                Timing(statistics.median(cpu), min(cpu), len(cpu)),
+                params={"clients": clients, "params": params, "dropouts": 0},
+                parties=1,
+                transport="grpc-mtls",
+                rounds=4,
+                bytes_sent_per_party=int(first[1]),
+                max_abs_err=float(np.max(np.abs(aggregate - expected))),
+                extra=extra,
+            )
+        )
     return records
