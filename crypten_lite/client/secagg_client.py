@@ -23,6 +23,7 @@ upload ``m·ring_bits/8`` + ``~(SEALED_SIZE + 10)·d + 100`` bytes.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +33,7 @@ from crypten_lite.client.config import ClientConfig
 from crypten_lite.client.edge_client import connect_links, poll_round
 from crypten_lite.client.links import ServerLink
 from crypten_lite.edge.encode import encode_update
-from crypten_lite.edge.messages import RoundInfo, RoundState
+from crypten_lite.edge.messages import EdgeRefusal, EdgeRequestError, RoundInfo, RoundState
 from crypten_lite.edge.secagg_crypto import (
     RoundKeys,
     ShareAuthenticationError,
@@ -184,7 +185,7 @@ class SecAggClient:
         self._received_at_start = self._received()
         advert = KeyAdvert(info.round, secrets_.keys.cipher_public, secrets_.keys.mask_public)
         self._cpu += time.thread_time() - started
-        size = self.link.advertise(advert)
+        size = self._send(lambda: self.link.advertise(advert))
         self._sent += size
         return size
 
@@ -212,7 +213,7 @@ class SecAggClient:
             state.round, commit_seed(own.context, own.index, own.seed), tuple(shares)
         )
         self._cpu += time.thread_time() - started
-        size = self.link.share_keys(upload)
+        size = self._send(lambda: self.link.share_keys(upload))
         self._sent += size
         return size
 
@@ -249,7 +250,7 @@ class SecAggClient:
             state.round, info.num_elements, info.ring_bits, masked, own.complaints
         )
         self._cpu += time.thread_time() - started
-        size = self.link.submit_masked(upload)
+        size = self._send(lambda: self.link.submit_masked(upload))
         self._sent += size
         self._masked = size
         return size
@@ -306,9 +307,19 @@ class SecAggClient:
             key_shares=_pick(own.received, dropped, 1),
         )
         self._cpu += time.thread_time() - started
-        size = self.link.unmask(upload)
+        size = self._send(lambda: self.link.unmask(upload))
         self._sent += size
         return size
+
+    def _send(self, call: Callable[[], int]) -> int:
+        """One upload; a STALE refusal (the stage closed, or this client is out of the
+        round) becomes :class:`SecAggRoundFailed` with the server's reason."""
+        try:
+            return call()
+        except EdgeRequestError as err:
+            if err.refusal is EdgeRefusal.STALE:
+                raise SecAggRoundFailed(err.detail) from err
+            raise
 
     def _expect(self, state: SecAggState, stage: SecAggStage) -> _Secrets:
         own = self._round

@@ -292,9 +292,13 @@ class SecAggService:
         rnd = self._require_round()
         start = time.monotonic()
         stage_s: dict[str, float] = {}
+        if rnd.stage is SecAggStage.FAILED:
+            raise self._aborted(rnd, rnd.failure)
         for stage in _STAGES:
+            if rnd.stage is not stage or rnd.unmask_closed:  # passed (closed by hand)
+                continue
             begun = time.monotonic()
-            if wait and rnd.stage is stage:
+            if wait:
                 deadline = begun + self._timeout(rnd, stage)
                 rnd.wait_for(stage, self._waiting_for(rnd, stage), deadline)
             self.close_stage()

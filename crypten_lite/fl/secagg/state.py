@@ -250,12 +250,18 @@ class SecAggRound:
                 return
             alive = {p.index for p in self._in_set(SecAggStage.SHARE_KEYS)}
             pruned: list[str] = []
+            first = ""
             changed = True
             while changed:
                 changed = False
                 for index in sorted(alive):
                     person = self.by_index[index]
-                    if sum(1 for v in person.neighbours if v in alive) < self.threshold:
+                    live = sum(1 for v in person.neighbours if v in alive)
+                    if live < self.threshold:
+                        first = first or (
+                            f"client {index} kept {live} of its {len(person.neighbours)} "
+                            f"neighbours, fewer than the threshold {self.threshold}"
+                        )
                         alive.discard(index)
                         person.commitment = b""  # out of U2: nobody masks with it
                         pruned.append(person.client_id)
@@ -265,9 +271,10 @@ class SecAggRound:
                 person = self.by_index[index]
                 person.shared = tuple(v for v in person.neighbours if v in alive)
             if len(alive) < self.min_clients:
+                why = f"too many clients dropped before sharing keys: {first}; " if first else ""
                 self._fail_locked(
-                    f"only {len(alive)} client(s) shared keys with enough neighbours, the "
-                    f"round needs {self.min_clients}"
+                    f"{why}only {len(alive)} client(s) shared keys with enough neighbours, "
+                    f"the round needs {self.min_clients}"
                 )
                 return
             self._charge(started)
@@ -345,9 +352,10 @@ class SecAggRound:
                 )
             survivors = {v for v in who.shared if self.by_index[v].masked}
             dropped = set(who.shared) - survivors
-            who.seed_shares = _check_unmask_shares(upload.seed_shares, survivors, "self-mask")
-            who.key_shares = _check_unmask_shares(upload.key_shares, dropped, "mask-key")
-            who.unmasked = True
+            # both checked before either is kept: a refused answer leaves no shares behind
+            seed = _check_unmask_shares(upload.seed_shares, survivors, "self-mask")
+            key = _check_unmask_shares(upload.key_shares, dropped, "mask-key")
+            who.seed_shares, who.key_shares, who.unmasked = seed, key, True
             self._charge(started)
             self._lock.notify_all()
 
@@ -369,7 +377,7 @@ class SecAggRound:
         return [
             (u, self.by_index[u].seed_shares[v.index])
             for u in v.shared
-            if v.index in self.by_index[u].seed_shares
+            if self.by_index[u].unmasked and v.index in self.by_index[u].seed_shares
         ]
 
     def mask_key_points(self, v: Participant) -> list[tuple[int, int]]:
@@ -383,7 +391,7 @@ class SecAggRound:
         return [
             (u, self.by_index[u].key_shares[v.index])
             for u in v.shared
-            if v.index in self.by_index[u].key_shares
+            if self.by_index[u].unmasked and v.index in self.by_index[u].key_shares
         ]
 
     def _fail_locked(self, reason: str) -> None:
