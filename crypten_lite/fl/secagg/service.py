@@ -303,7 +303,7 @@ class SecAggService:
                 rnd.wait_for(stage, self._waiting_for(rnd, stage), deadline)
             self.close_stage()
             stage_s[stage.value] = time.monotonic() - begun
-            if rnd.stage is SecAggStage.FAILED:
+            if rnd.failure:  # the stage closed with too few clients
                 raise self._aborted(rnd, rnd.failure)
         collected = time.monotonic()
         return self.finish_round(start=start, collected=collected, stage_s=stage_s)
