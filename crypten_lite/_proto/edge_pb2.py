@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63rypten_lite/_proto/edge.proto\x12\x0f\x63rypten_lite.v1\"\x12\n\x10RoundInfoRequest\"\xe0\x01\n\x0eRoundInfoReply\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\x04\x12\r\n\x05state\x18\x03 \x01(\t\x12\x14\n\x0cnum_elements\x18\x04 \x01(\x04\x12\x11\n\tring_bits\x18\x05 \x01(\r\x12\x14\n\x0cquant_scheme\x18\x06 \x01(\t\x12\x12\n\nquant_clip\x18\x07 \x01(\x01\x12\x13\n\x0bnum_servers\x18\x08 \x01(\r\x12\x14\n\x0cserver_index\x18\t \x01(\r\x12\x13\n\x0bmin_clients\x18\n \x01(\r\x12\r\n\x05model\x18\x0b \x01(\x0c\"\x80\x01\n\rSubmitRequest\x12\r\n\x05round\x18\x01 \x01(\x04\x12\r\n\x05nonce\x18\x02 \x01(\x0c\x12\x14\n\x0cnum_elements\x18\x03 \x01(\x04\x12\x11\n\tring_bits\x18\x04 \x01(\r\x12\x0e\n\x04seed\x18\x05 \x01(\x0cH\x00\x12\x10\n\x06vector\x18\x06 \x01(\x0cH\x00\x42\x06\n\x04part\"\r\n\x0bSubmitReply\"{\n\x0cInferRequest\x12\x10\n\x08query_id\x18\x01 \x01(\x0c\x12\r\n\x05model\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x04\x12\x11\n\tfrac_bits\x18\x04 \x01(\r\x12\x0e\n\x04seed\x18\x05 \x01(\x0cH\x00\x12\x10\n\x06vector\x18\x06 \x01(\x0cH\x00\x42\x06\n\x04part\"O\n\nInferReply\x12\x10\n\x08query_id\x18\x01 \x01(\x0c\x12\r\n\x05shape\x18\x02 \x03(\x04\x12\x11\n\tfrac_bits\x18\x03 \x01(\r\x12\r\n\x05share\x18\x04 \x01(\x0c\"#\n\x12SecAggStateRequest\x12\r\n\x05round\x18\x01 \x01(\x04\"I\n\x0cNeighbourKey\x12\r\n\x05index\x18\x01 \x01(\r\x12\x15\n\rcipher_public\x18\x02 \x01(\x0c\x12\x13\n\x0bmask_public\x18\x03 \x01(\x0c\"B\n\x0e\x45ncryptedShare\x12\x0e\n\x06sender\x18\x01 \x01(\r\x12\x10\n\x08receiver\x18\x02 \x01(\r\x12\x0e\n\x06sealed\x18\x03 \x01(\x0c\"\xfa\x01\n\x10SecAggStateReply\x12\r\n\x05round\x18\x01 \x01(\x04\x12\r\n\x05stage\x18\x02 \x01(\t\x12\r\n\x05index\x18\x03 \x01(\r\x12\x11\n\tthreshold\x18\x04 \x01(\r\x12\x31\n\nneighbours\x18\x05 \x03(\x0b\x32\x1d.crypten_lite.v1.NeighbourKey\x12\x0e\n\x06shared\x18\x06 \x03(\r\x12.\n\x05inbox\x18\x07 \x03(\x0b\x32\x1f.crypten_lite.v1.EncryptedShare\x12\x11\n\tsurvivors\x18\x08 \x03(\r\x12\x0f\n\x07\x64ropped\x18\t \x03(\r\x12\x0f\n\x07\x66\x61ilure\x18\n \x01(\t\"M\n\x10\x41\x64vertiseRequest\x12\r\n\x05round\x18\x01 \x01(\x04\x12\x15\n\rcipher_public\x18\x02 \x01(\x0c\x12\x13\n\x0bmask_public\x18\x03 \x01(\x0c\"k\n\x10ShareKeysRequest\x12\r\n\x05round\x18\x01 \x01(\x04\x12\x17\n\x0fseed_commitment\x18\x02 \x01(\x0c\x12/\n\x06shares\x18\x03 \x03(\x0b\x32\x1f.crypten_lite.v1.EncryptedShare\"p\n\x12MaskedInputRequest\x12\r\n\x05round\x18\x01 \x01(\x04\x12\x14\n\x0cnum_elements\x18\x02 \x01(\x04\x12\x11\n\tring_bits\x18\x03 \x01(\r\x12\x0e\n\x06vector\x18\x04 \x01(\x0c\x12\x12\n\ncomplaints\x18\x05 \x03(\r\",\n\x0cIndexedShare\x12\r\n\x05index\x18\x01 \x01(\r\x12\r\n\x05share\x18\x02 \x01(\x0c\"\x85\x01\n\rUnmaskRequest\x12\r\n\x05round\x18\x01 \x01(\x04\x12\x32\n\x0bseed_shares\x18\x02 \x03(\x0b\x32\x1d.crypten_lite.v1.IndexedShare\x12\x31\n\nkey_shares\x18\x03 \x03(\x0b\x32\x1d.crypten_lite.v1.IndexedShare\"\x0b\n\tSecAggAck2\xea\x04\n\x04\x45\x64ge\x12O\n\tRoundInfo\x12!.crypten_lite.v1.RoundInfoRequest\x1a\x1f.crypten_lite.v1.RoundInfoReply\x12\x46\n\x06Submit\x12\x1e.crypten_lite.v1.SubmitRequest\x1a\x1c.crypten_lite.v1.SubmitReply\x12\x43\n\x05Infer\x12\x1d.crypten_lite.v1.InferRequest\x1a\x1b.crypten_lite.v1.InferReply\x12U\n\x0bSecAggState\x12#.crypten_lite.v1.SecAggStateRequest\x1a!.crypten_lite.v1.SecAggStateReply\x12J\n\tAdvertise\x12!.crypten_lite.v1.AdvertiseRequest\x1a\x1a.crypten_lite.v1.SecAggAck\x12J\n\tShareKeys\x12!.crypten_lite.v1.ShareKeysRequest\x1a\x1a.crypten_lite.v1.SecAggAck\x12O\n\x0cSubmitMasked\x12#.crypten_lite.v1.MaskedInputRequest\x1a\x1a.crypten_lite.v1.SecAggAck\x12\x44\n\x06Unmask\x12\x1e.crypten_lite.v1.UnmaskRequest\x1a\x1a.crypten_lite.v1.SecAggAckb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63rypten_lite/_proto/edge.proto\x12\x0f\x63rypten_lite.v1\"\x12\n\x10RoundInfoRequest\"\xe0\x01\n\x0eRoundInfoReply\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\x04\x12\r\n\x05state\x18\x03 \x01(\t\x12\x14\n\x0cnum_elements\x18\x04 \x01(\x04\x12\x11\n\tring_bits\x18\x05 \x01(\r\x12\x14\n\x0cquant_scheme\x18\x06 \x01(\t\x12\x12\n\nquant_clip\x18\x07 \x01(\x01\x12\x13\n\x0bnum_servers\x18\x08 \x01(\r\x12\x14\n\x0cserver_index\x18\t \x01(\r\x12\x13\n\x0bmin_clients\x18\n \x01(\r\x12\r\n\x05model\x18\x0b \x01(\x0c\"\x80\x01\n\rSubmitRequest\x12\r\n\x05round\x18\x01 \x01(\x04\x12\r\n\x05nonce\x18\x02 \x01(\x0c\x12\x14\n\x0cnum_elements\x18\x03 \x01(\x04\x12\x11\n\tring_bits\x18\x04 \x01(\r\x12\x0e\n\x04seed\x18\x05 \x01(\x0cH\x00\x12\x10\n\x06vector\x18\x06 \x01(\x0cH\x00\x42\x06\n\x04part\"\r\n\x0bSubmitReply\"{\n\x0cInferRequest\x12\x10\n\x08query_id\x18\x01 \x01(\x0c\x12\r\n\x05model\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x04\x12\x11\n\tfrac_bits\x18\x04 \x01(\r\x12\x0e\n\x04seed\x18\x05 \x01(\x0cH\x00\x12\x10\n\x06vector\x18\x06 \x01(\x0cH\x00\x42\x06\n\x04part\"O\n\nInferReply\x12\x10\n\x08query_id\x18\x01 \x01(\x0c\x12\r\n\x05shape\x18\x02 \x03(\x04\x12\x11\n\tfrac_bits\x18\x03 \x01(\r\x12\r\n\x05share\x18\x04 \x01(\x0c\"I\n\x12SecAggStateRequest\x12\r\n\x05round\x18\x01 \x01(\x04\x12\x13\n\x0bknown_stage\x18\x02 \x01(\t\x12\x0f\n\x07wait_ms\x18\x03 \x01(\r\"I\n\x0cNeighbourKey\x12\r\n\x05index\x18\x01 \x01(\r\x12\x15\n\rcipher_public\x18\x02 \x01(\x0c\x12\x13\n\x0bmask_public\x18\x03 \x01(\x0c\"B\n\x0e\x45ncryptedShare\x12\x0e\n\x06sender\x18\x01 \x01(\r\x12\x10\n\x08receiver\x18\x02 \x01(\r\x12\x0e\n\x06sealed\x18\x03 \x01(\x0c\"\xfa\x01\n\x10SecAggStateReply\x12\r\n\x05round\x18\x01 \x01(\x04\x12\r\n\x05stage\x18\x02 \x01(\t\x12\r\n\x05index\x18\x03 \x01(\r\x12\x11\n\tthreshold\x18\x04 \x01(\r\x12\x31\n\nneighbours\x18\x05 \x03(\x0b\x32\x1d.crypten_lite.v1.NeighbourKey\x12\x0e\n\x06shared\x18\x06 \x03(\r\x12.\n\x05inbox\x18\x07 \x03(\x0b\x32\x1f.crypten_lite.v1.EncryptedShare\x12\x11\n\tsurvivors\x18\x08 \x03(\r\x12\x0f\n\x07\x64ropped\x18\t \x03(\r\x12\x0f\n\x07\x66\x61ilure\x18\n \x01(\t\"M\n\x10\x41\x64vertiseRequest\x12\r\n\x05round\x18\x01 \x01(\x04\x12\x15\n\rcipher_public\x18\x02 \x01(\x0c\x12\x13\n\x0bmask_public\x18\x03 \x01(\x0c\"k\n\x10ShareKeysRequest\x12\r\n\x05round\x18\x01 \x01(\x04\x12\x17\n\x0fseed_commitment\x18\x02 \x01(\x0c\x12/\n\x06shares\x18\x03 \x03(\x0b\x32\x1f.crypten_lite.v1.EncryptedShare\"p\n\x12MaskedInputRequest\x12\r\n\x05round\x18\x01 \x01(\x04\x12\x14\n\x0cnum_elements\x18\x02 \x01(\x04\x12\x11\n\tring_bits\x18\x03 \x01(\r\x12\x0e\n\x06vector\x18\x04 \x01(\x0c\x12\x12\n\ncomplaints\x18\x05 \x03(\r\",\n\x0cIndexedShare\x12\r\n\x05index\x18\x01 \x01(\r\x12\r\n\x05share\x18\x02 \x01(\x0c\"\x85\x01\n\rUnmaskRequest\x12\r\n\x05round\x18\x01 \x01(\x04\x12\x32\n\x0bseed_shares\x18\x02 \x03(\x0b\x32\x1d.crypten_lite.v1.IndexedShare\x12\x31\n\nkey_shares\x18\x03 \x03(\x0b\x32\x1d.crypten_lite.v1.IndexedShare\"\x0b\n\tSecAggAck2\xea\x04\n\x04\x45\x64ge\x12O\n\tRoundInfo\x12!.crypten_lite.v1.RoundInfoRequest\x1a\x1f.crypten_lite.v1.RoundInfoReply\x12\x46\n\x06Submit\x12\x1e.crypten_lite.v1.SubmitRequest\x1a\x1c.crypten_lite.v1.SubmitReply\x12\x43\n\x05Infer\x12\x1d.crypten_lite.v1.InferRequest\x1a\x1b.crypten_lite.v1.InferReply\x12U\n\x0bSecAggState\x12#.crypten_lite.v1.SecAggStateRequest\x1a!.crypten_lite.v1.SecAggStateReply\x12J\n\tAdvertise\x12!.crypten_lite.v1.AdvertiseRequest\x1a\x1a.crypten_lite.v1.SecAggAck\x12J\n\tShareKeys\x12!.crypten_lite.v1.ShareKeysRequest\x1a\x1a.crypten_lite.v1.SecAggAck\x12O\n\x0cSubmitMasked\x12#.crypten_lite.v1.MaskedInputRequest\x1a\x1a.crypten_lite.v1.SecAggAck\x12\x44\n\x06Unmask\x12\x1e.crypten_lite.v1.UnmaskRequest\x1a\x1a.crypten_lite.v1.SecAggAckb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,25 +44,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INFERREPLY']._serialized_start=569
   _globals['_INFERREPLY']._serialized_end=648
   _globals['_SECAGGSTATEREQUEST']._serialized_start=650
-  _globals['_SECAGGSTATEREQUEST']._serialized_end=685
-  _globals['_NEIGHBOURKEY']._serialized_start=687
-  _globals['_NEIGHBOURKEY']._serialized_end=760
-  _globals['_ENCRYPTEDSHARE']._serialized_start=762
-  _globals['_ENCRYPTEDSHARE']._serialized_end=828
-  _globals['_SECAGGSTATEREPLY']._serialized_start=831
-  _globals['_SECAGGSTATEREPLY']._serialized_end=1081
-  _globals['_ADVERTISEREQUEST']._serialized_start=1083
-  _globals['_ADVERTISEREQUEST']._serialized_end=1160
-  _globals['_SHAREKEYSREQUEST']._serialized_start=1162
-  _globals['_SHAREKEYSREQUEST']._serialized_end=1269
-  _globals['_MASKEDINPUTREQUEST']._serialized_start=1271
-  _globals['_MASKEDINPUTREQUEST']._serialized_end=1383
-  _globals['_INDEXEDSHARE']._serialized_start=1385
-  _globals['_INDEXEDSHARE']._serialized_end=1429
-  _globals['_UNMASKREQUEST']._serialized_start=1432
-  _globals['_UNMASKREQUEST']._serialized_end=1565
-  _globals['_SECAGGACK']._serialized_start=1567
-  _globals['_SECAGGACK']._serialized_end=1578
-  _globals['_EDGE']._serialized_start=1581
-  _globals['_EDGE']._serialized_end=2199
+  _globals['_SECAGGSTATEREQUEST']._serialized_end=723
+  _globals['_NEIGHBOURKEY']._serialized_start=725
+  _globals['_NEIGHBOURKEY']._serialized_end=798
+  _globals['_ENCRYPTEDSHARE']._serialized_start=800
+  _globals['_ENCRYPTEDSHARE']._serialized_end=866
+  _globals['_SECAGGSTATEREPLY']._serialized_start=869
+  _globals['_SECAGGSTATEREPLY']._serialized_end=1119
+  _globals['_ADVERTISEREQUEST']._serialized_start=1121
+  _globals['_ADVERTISEREQUEST']._serialized_end=1198
+  _globals['_SHAREKEYSREQUEST']._serialized_start=1200
+  _globals['_SHAREKEYSREQUEST']._serialized_end=1307
+  _globals['_MASKEDINPUTREQUEST']._serialized_start=1309
+  _globals['_MASKEDINPUTREQUEST']._serialized_end=1421
+  _globals['_INDEXEDSHARE']._serialized_start=1423
+  _globals['_INDEXEDSHARE']._serialized_end=1467
+  _globals['_UNMASKREQUEST']._serialized_start=1470
+  _globals['_UNMASKREQUEST']._serialized_end=1603
+  _globals['_SECAGGACK']._serialized_start=1605
+  _globals['_SECAGGACK']._serialized_end=1616
+  _globals['_EDGE']._serialized_start=1619
+  _globals['_EDGE']._serialized_end=2237
 # @@protoc_insertion_point(module_scope)

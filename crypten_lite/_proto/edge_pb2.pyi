@@ -85,10 +85,14 @@ class InferReply(_message.Message):
     def __init__(self, query_id: _Optional[bytes] = ..., shape: _Optional[_Iterable[int]] = ..., frac_bits: _Optional[int] = ..., share: _Optional[bytes] = ...) -> None: ...
 
 class SecAggStateRequest(_message.Message):
-    __slots__ = ("round",)
+    __slots__ = ("round", "known_stage", "wait_ms")
     ROUND_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_STAGE_FIELD_NUMBER: _ClassVar[int]
+    WAIT_MS_FIELD_NUMBER: _ClassVar[int]
     round: int
-    def __init__(self, round: _Optional[int] = ...) -> None: ...
+    known_stage: str
+    wait_ms: int
+    def __init__(self, round: _Optional[int] = ..., known_stage: _Optional[str] = ..., wait_ms: _Optional[int] = ...) -> None: ...
 
 class NeighbourKey(_message.Message):
     __slots__ = ("index", "cipher_public", "mask_public")

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from crypten_lite.edge.secagg_messages import (
         KeyAdvert,
         MaskedUpload,
+        SecAggStage,
         SecAggState,
         ShareKeysUpload,
         UnmaskUpload,
@@ -81,7 +82,9 @@ class ServerLink(Protocol):
 
     def infer(self, query: InferenceQuery) -> InferenceShare: ...
 
-    def secagg_state(self, round_number: int) -> SecAggState: ...
+    def secagg_state(
+        self, round_number: int, known: SecAggStage | None = None, wait_s: float = 0.0
+    ) -> SecAggState: ...
 
     def advertise(self, advert: KeyAdvert) -> int: ...
 
@@ -116,11 +119,14 @@ class DirectServerLink:
 
     # the SecAgg wire encoders are imported on first use (see transport.grpc.gateway)
 
-    def secagg_state(self, round_number: int) -> SecAggState:
+    def secagg_state(
+        self, round_number: int, known: SecAggStage | None = None, wait_s: float = 0.0
+    ) -> SecAggState:
         from crypten_lite.transport.grpc import encode_state_reply, encode_state_request
 
-        encode_state_request(round_number)  # validates like the wire does
-        state = as_secagg(self.handler).secagg_state(self.client_id, round_number)
+        encode_state_request(round_number, known, wait_s)  # validates like the wire does
+        service = as_secagg(self.handler)
+        state = service.secagg_state(self.client_id, round_number, known, wait_s)
         self.received_bytes += len(encode_state_reply(state))
         return state
 
@@ -237,8 +243,12 @@ class GrpcServerLink:
     def infer(self, query: InferenceQuery) -> InferenceShare:
         return self._retry(lambda t: self.stub.infer(query, t))
 
-    def secagg_state(self, round_number: int) -> SecAggState:
-        state, size = self._retry(lambda t: self.stub.secagg_state_sized(round_number, t))
+    def secagg_state(
+        self, round_number: int, known: SecAggStage | None = None, wait_s: float = 0.0
+    ) -> SecAggState:
+        state, size = self._retry(
+            lambda t: self.stub.secagg_state_sized(round_number, t, known, wait_s)
+        )
         self.received_bytes += size
         return state
 

@@ -60,7 +60,16 @@ from crypten_lite.edge.shares import expand_seed
 from crypten_lite.errors import ConfigError, EncodingError, PeerTimeoutError, ProtocolError
 from crypten_lite.ring.prg import new_seed
 
-__all__ = ["SecAggClient", "SecAggProtocolError", "SecAggReport", "SecAggRoundFailed"]
+__all__ = [
+    "LONG_POLL_S",
+    "SecAggClient",
+    "SecAggProtocolError",
+    "SecAggReport",
+    "SecAggRoundFailed",
+]
+
+#: how long one state request asks the server to wait for the stage to change.
+LONG_POLL_S = 10.0
 
 _ORDER = {
     SecAggStage.ADVERTISE: 0,
@@ -69,6 +78,14 @@ _ORDER = {
     SecAggStage.UNMASK: 3,
     SecAggStage.DONE: 4,
     SecAggStage.FAILED: 4,
+}
+
+
+_PREVIOUS = {
+    SecAggStage.SHARE_KEYS: SecAggStage.ADVERTISE,
+    SecAggStage.MASKED_INPUT: SecAggStage.SHARE_KEYS,
+    SecAggStage.UNMASK: SecAggStage.MASKED_INPUT,
+    SecAggStage.DONE: SecAggStage.UNMASK,
 }
 
 
@@ -84,7 +101,8 @@ class SecAggRoundFailed(ProtocolError):
 class SecAggReport:
     """One round as this client saw it. ``cpu_seconds``: this thread's CPU time in the four
     stages (keys, sharing, masking, unmasking), without polling; bytes are serialized
-    requests and state replies (no gRPC/TLS framing)."""
+    requests and state replies (no gRPC/TLS framing); ``polls``: state requests made by
+    :meth:`SecAggClient.wait_for_stage`."""
 
     round: int
     index: int
@@ -96,6 +114,7 @@ class SecAggReport:
     plaintext_bytes: int
     cpu_seconds: float
     complaints: tuple[int, ...]
+    polls: int = 0
 
 
 class _Secrets:
@@ -143,6 +162,7 @@ class SecAggClient:
         self._sent = 0
         self._masked = 0
         self._received_at_start = 0
+        self._polls = 0
 
     @classmethod
     def connect(cls, config: ClientConfig) -> SecAggClient:
@@ -183,6 +203,7 @@ class SecAggClient:
         secrets_ = _Secrets(info)
         self._round, self._cpu, self._sent, self._masked = secrets_, 0.0, 0, 0
         self._received_at_start = self._received()
+        self._polls = 0
         advert = KeyAdvert(info.round, secrets_.keys.cipher_public, secrets_.keys.mask_public)
         self._cpu += time.thread_time() - started
         size = self._send(lambda: self.link.advertise(advert))
@@ -339,11 +360,19 @@ class SecAggClient:
 
     # -- driving a round ----------------------------------------------------------------------
     def wait_for_stage(self, round_number: int, stage: SecAggStage, timeout: float) -> SecAggState:
-        """Poll until round ``round_number`` reaches ``stage`` (or later); FAILED raises."""
+        """Long-poll until round ``round_number`` reaches ``stage`` (or later); FAILED raises.
+        Each request asks the server to answer when the stage changes (at most
+        :data:`LONG_POLL_S` later); a server that answers sooner without a change (its
+        waiting budget is used up) is polled with backoff from ``poll_s`` to 0.5 s."""
         deadline = time.monotonic() + timeout
         delay = self.poll_s
+        # stages advance in order: until told otherwise, the round is at the one before
+        known: SecAggStage | None = _PREVIOUS.get(stage)
         while True:
-            state = self.link.secagg_state(round_number)
+            asked = time.monotonic()
+            wait_s = 0.0 if known is None else max(0.0, min(LONG_POLL_S, deadline - asked))
+            state = self.link.secagg_state(round_number, known, wait_s)
+            self._polls += 1
             if state.round != round_number:
                 raise SecAggProtocolError(f"asked for round {round_number}, got {state.round}")
             if state.stage is SecAggStage.FAILED:
@@ -355,12 +384,15 @@ class SecAggClient:
                 )
             if state.stage is stage:
                 return state
-            if time.monotonic() + delay > deadline:
+            now = time.monotonic()
+            if now >= deadline:
                 raise PeerTimeoutError(
                     f"round {round_number} did not reach {stage.value} within {timeout:g}s"
                 )
-            time.sleep(delay)
-            delay = min(2 * delay, 0.5)
+            if known is not None and state.stage is known and now - asked < wait_s / 2:
+                time.sleep(min(delay, max(0.0, deadline - now)))  # the server did not wait
+                delay = min(2 * delay, 0.5)
+            known = state.stage
 
     def run_round(
         self, x: npt.ArrayLike, info: RoundInfo, *, timeout: float = 120.0
@@ -395,6 +427,7 @@ class SecAggClient:
             plaintext_bytes=info.num_elements * info.ring_bits // 8,
             cpu_seconds=self._cpu,
             complaints=own.complaints,
+            polls=self._polls,
         )
 
 

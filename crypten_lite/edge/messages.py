@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from crypten_lite.edge.secagg_messages import (
         KeyAdvert,
         MaskedUpload,
+        SecAggStage,
         SecAggState,
         ShareKeysUpload,
         UnmaskUpload,
@@ -228,7 +229,13 @@ class SecAggHandler(Protocol):
 
     def round_info(self, client_id: str) -> RoundInfo: ...
 
-    def secagg_state(self, client_id: str, round_number: int) -> SecAggState: ...
+    def secagg_state(
+        self,
+        client_id: str,
+        round_number: int,
+        known: SecAggStage | None = None,
+        wait_s: float = 0.0,
+    ) -> SecAggState: ...
 
     def advertise(self, client_id: str, advert: KeyAdvert) -> None: ...
 

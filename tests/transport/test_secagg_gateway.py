@@ -102,7 +102,9 @@ class FakeSecAgg:
             min_clients=3,
         )
 
-    def secagg_state(self, client_id: str, round_number: int) -> SecAggState:
+    def secagg_state(
+        self, client_id: str, round_number: int, known=None, wait_s: float = 0.0
+    ) -> SecAggState:
         self._record("secagg_state", client_id, round_number)
         return _state(round_number)
 
@@ -266,7 +268,9 @@ def test_calls_of_the_wrong_kind_are_refused_clearly(server, certs):
 
 def test_a_malformed_handler_state_is_an_internal_error(server, certs):
     class Broken(FakeSecAgg):
-        def secagg_state(self, client_id: str, round_number: int) -> SecAggState:
+        def secagg_state(
+            self, client_id: str, round_number: int, known=None, wait_s: float = 0.0
+        ) -> SecAggState:
             return SecAggState(round_number, SecAggStage.UNMASK, dropped=(0,))
 
     server.set_edge_handler(Broken())
@@ -318,7 +322,7 @@ class _FlakyStub:
             raise self.error
         return result
 
-    def secagg_state_sized(self, round_number, timeout):
+    def secagg_state_sized(self, round_number, timeout, known=None, wait_s=0.0):
         return self._attempt((_state(round_number), 123))
 
     def advertise(self, advert, timeout):

@@ -24,6 +24,7 @@ from crypten_lite.edge.shamir import SHARE_SIZE
 from crypten_lite.errors import CommunicationError
 from crypten_lite.transport.grpc.secagg_wire import (
     MAX_NEIGHBOURS,
+    MAX_WAIT_MS,
     decode_advertise,
     decode_masked_upload,
     decode_share_keys,
@@ -74,7 +75,16 @@ def _bad_reply(match: str):
 
 
 def test_the_state_round_trips():
-    assert decode_state_request(encode_state_request(2**64 - 1)) == 2**64 - 1
+    assert decode_state_request(encode_state_request(2**64 - 1)) == (2**64 - 1, None, 0.0)
+    assert decode_state_request(encode_state_request(3, SecAggStage.SHARE_KEYS, 2.5)) == (
+        3,
+        SecAggStage.SHARE_KEYS,
+        2.5,
+    )
+    # a long poll is capped at MAX_WAIT_MS
+    assert decode_state_request(encode_state_request(3, SecAggStage.UNMASK, 1e6))[2] == (
+        MAX_WAIT_MS / 1000
+    )
     for state in (
         _state(),
         _state(stage=SecAggStage.FAILED, failure="too few clients at stage unmask"),

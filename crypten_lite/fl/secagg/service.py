@@ -63,11 +63,19 @@ from crypten_lite.fl.agreement import TooFewClientsError
 from crypten_lite.fl.secagg.state import SecAggRound
 from crypten_lite.fl.secagg.unmask import UnmaskError, unmasked_sum
 
-__all__ = ["SecAggAbortedError", "SecAggConfig", "SecAggRoundResult", "SecAggService"]
+__all__ = [
+    "MAX_STATE_WAIT_S",
+    "SecAggAbortedError",
+    "SecAggConfig",
+    "SecAggRoundResult",
+    "SecAggService",
+]
 
 F64 = npt.NDArray[np.float64]
 Decoder = Callable[[npt.NDArray[np.unsignedinteger], QuantSpec, int], F64]
 OutOfRange = Literal["clip", "fail"]
+#: the longest one state request waits for the stage to change.
+MAX_STATE_WAIT_S = 30.0
 _STAGES = (
     SecAggStage.ADVERTISE,
     SecAggStage.SHARE_KEYS,
@@ -216,8 +224,17 @@ class SecAggService:
             )
         return rnd
 
-    def secagg_state(self, client_id: str, round_number: int) -> SecAggState:
-        return self._round(client_id, round_number).state_for(client_id)
+    def secagg_state(
+        self,
+        client_id: str,
+        round_number: int,
+        known: SecAggStage | None = None,
+        wait_s: float = 0.0,
+    ) -> SecAggState:
+        """This client's view of the round; a long poll with ``known`` and ``wait_s``
+        (capped at :data:`MAX_STATE_WAIT_S`)."""
+        rnd = self._round(client_id, round_number)
+        return rnd.state_for(client_id, known, min(max(wait_s, 0.0), MAX_STATE_WAIT_S))
 
     def advertise(self, client_id: str, advert: KeyAdvert) -> None:
         self._round(client_id, advert.round).advertise(client_id, advert)

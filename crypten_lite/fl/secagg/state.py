@@ -104,7 +104,9 @@ class SecAggRound:
         self.min_clients = min_clients
         self.allowed = allowed_clients
         self._dtype = ring_dtype_of(ring_bits)
-        self._lock = threading.Condition()
+        mutex = threading.Lock()
+        self._lock = threading.Condition(mutex)  # answers arrived (the round loop waits)
+        self._stage_changed = threading.Condition(mutex)  # long polls of clients wait
         self.stage = SecAggStage.ADVERTISE
         self.failure = ""
         self.threshold = 0
@@ -169,10 +171,12 @@ class SecAggRound:
             if self.stage is not SecAggStage.DONE:
                 self.stage, self.failure = SecAggStage.FAILED, reason
             self._lock.notify_all()
+            self._stage_changed.notify_all()
 
     def _advance(self, stage: SecAggStage) -> None:
         self.stage = stage
         self._lock.notify_all()
+        self._stage_changed.notify_all()
 
     # -- stage 1: advertise ----------------------------------------------------------------
     def advertise(self, client_id: str, advert: KeyAdvert) -> None:
@@ -395,13 +399,22 @@ class SecAggRound:
         ]
 
     def _fail_locked(self, reason: str) -> None:
-        self.stage, self.failure = SecAggStage.FAILED, reason
-        self._lock.notify_all()
+        self._advance(SecAggStage.FAILED)
+        self.failure = reason
 
     # -- what each client sees -------------------------------------------------------------
-    def state_for(self, client_id: str) -> SecAggState:
-        started = time.thread_time()
+    def state_for(
+        self, client_id: str, known: SecAggStage | None = None, wait_s: float = 0.0
+    ) -> SecAggState:
+        """What ``client_id`` sees now; with ``known`` (the stage it last saw), wait up to
+        ``wait_s`` seconds for the stage to change first (a long poll: one call per stage
+        instead of a poll every few hundred milliseconds)."""
         with self._lock:
+            if known is not None and wait_s > 0:
+                deadline = time.monotonic() + wait_s
+                while self.stage is known and (left := deadline - time.monotonic()) > 0:
+                    self._stage_changed.wait(left)
+            started = time.thread_time()
             stage, who = self.stage, self.by_id.get(client_id)
             base = SecAggState(round=self.round, stage=stage, failure=self.failure)
             if who is None or who.index == 0 or stage in (SecAggStage.ADVERTISE,):

@@ -136,15 +136,15 @@ class GrpcCommunicator(Communicator):
             label=f"rank {rank}",
             max_concurrent=self.options.edge_max_concurrent_calls,
             max_per_client=self.options.edge_max_calls_per_client,
+            max_waiting=self.options.edge_max_waiting_calls,
             request_timeout_s=self.options.edge_request_timeout_s,
             watchdog=watchdog,
         )
         # threads admitted calls can hold: one stream per peer, hello/notices, health checks
         # and watches, edge calls (see servicer.add_party_service / add_health_service)
         held = world_size + 2 * (world_size + 1) + 2 + 2 * (world_size + 1) + 4 + world_size + 5
-        self._pool_threads = DaemonExecutor(
-            held + self.options.edge_max_concurrent_calls + _SPARE_WORKERS, f"cl-rank{rank}"
-        )
+        edge = self.options.edge_max_concurrent_calls + self.options.edge_max_waiting_calls
+        self._pool_threads = DaemonExecutor(held + edge + _SPARE_WORKERS, f"cl-rank{rank}")
         self._server = grpc.server(self._pool_threads, options=self.options.server_options())
         add_party_service(self._server, party)
         add_edge_service(self._server, self._gateway)

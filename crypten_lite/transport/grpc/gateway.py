@@ -46,6 +46,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -90,6 +91,7 @@ if TYPE_CHECKING:
     from crypten_lite.edge.secagg_messages import (
         KeyAdvert,
         MaskedUpload,
+        SecAggStage,
         SecAggState,
         ShareKeysUpload,
         UnmaskUpload,
@@ -202,6 +204,7 @@ class EdgeGateway:
         label: str = "server",
         max_concurrent: int = 8,
         max_per_client: int = 2,
+        max_waiting: int = 256,
         request_timeout_s: float = 60.0,
         watchdog: Watchdog | None = None,
     ) -> None:
@@ -212,6 +215,9 @@ class EdgeGateway:
         self._token_key: bytes | None = None
         self._token_job: str = ""
         self.limiter = Limiter(max_concurrent, max_per_client)
+        # long polls (SecAggState) wait without a call slot, under their own cap
+        self.waiters = Limiter(max_waiting, 1) if max_waiting > 0 else None
+        self._slots = threading.local()  # the call slot this thread holds (see _serve)
         self._timeout_s = request_timeout_s
         self._watchdog = watchdog or Watchdog(f"cl-edge-{label}")
 
@@ -278,6 +284,7 @@ class EdgeGateway:
             if why is not None:
                 raise EdgeRequestError(EdgeRefusal.UNAVAILABLE, f"server busy: {why}")
             slot = client
+            self._slots.held = [slot]  # a long poll hands it back early (_wait_without_slot)
             request = read_one(requests, context, self._watchdog, self._timeout_s)
             if request is None:
                 raise invalid(f"no request within {self._timeout_s:g}s")
@@ -297,9 +304,21 @@ class EdgeGateway:
             )
             context.abort(grpc.StatusCode.INTERNAL, "internal error")
         finally:
-            if slot is not None:
+            held = getattr(self._slots, "held", None)
+            self._slots.held = None
+            if slot is not None and held:
                 self.limiter.release(slot)
         raise AssertionError("unreachable")  # context.abort raises
+
+    def _wait_without_slot(self, client: str) -> bool:
+        """Trade this call's slot for a waiter slot (False: none free, keep the slot and
+        answer at once)."""
+        if self.waiters is None or self.waiters.try_acquire(client) is not None:
+            return False
+        held = self._slots.held
+        if held:
+            self.limiter.release(held.pop())
+        return True
 
     def RoundInfo(
         self, requests: Iterator[bytes], context: grpc.ServicerContext
@@ -343,8 +362,15 @@ class EdgeGateway:
             from crypten_lite.transport.grpc import secagg_wire
 
             service = as_secagg(handler)
-            round_number = secagg_wire.decode_state_request(request)
-            return secagg_wire.encode_state_reply(service.secagg_state(client, round_number))
+            round_number, known, wait_s = secagg_wire.decode_state_request(request)
+            if known is None or wait_s <= 0 or not self._wait_without_slot(client):
+                return secagg_wire.encode_state_reply(service.secagg_state(client, round_number))
+            try:  # a long poll: waits for the stage to change, holding no call slot
+                state = service.secagg_state(client, round_number, known, wait_s)
+            finally:
+                if self.waiters is not None:
+                    self.waiters.release(client)
+            return secagg_wire.encode_state_reply(state)
 
         return self._serve(requests, context, "SecAggState", body)
 
@@ -531,18 +557,31 @@ class EdgeStub:
         reply = self._call(self._infer, encode_infer_request(query), timeout_s)
         return inference_share(reply, self._max)
 
-    def secagg_state_sized(self, round_number: int, timeout_s: float) -> tuple[SecAggState, int]:
+    def secagg_state_sized(
+        self,
+        round_number: int,
+        timeout_s: float,
+        known: SecAggStage | None = None,
+        wait_s: float = 0.0,
+    ) -> tuple[SecAggState, int]:
         """The server's SecAgg state for this client in ``round_number`` and the serialized
-        reply's size in bytes; :class:`CommunicationError` for a malformed reply."""
+        reply's size in bytes; :class:`CommunicationError` for a malformed reply. With
+        ``known`` and ``wait_s`` a long poll (the deadline grows by ``wait_s``)."""
         from crypten_lite.transport.grpc import secagg_wire
 
-        request = secagg_wire.encode_state_request(round_number)
-        reply = bytes(self._call(self._secagg["SecAggState"], request, timeout_s))
+        request = secagg_wire.encode_state_request(round_number, known, wait_s)
+        reply = bytes(self._call(self._secagg["SecAggState"], request, timeout_s + wait_s))
         return secagg_wire.decode_state_reply(reply), len(reply)
 
-    def secagg_state(self, round_number: int, timeout_s: float) -> SecAggState:
+    def secagg_state(
+        self,
+        round_number: int,
+        timeout_s: float,
+        known: SecAggStage | None = None,
+        wait_s: float = 0.0,
+    ) -> SecAggState:
         """The server's SecAgg state for this client in ``round_number``."""
-        return self.secagg_state_sized(round_number, timeout_s)[0]
+        return self.secagg_state_sized(round_number, timeout_s, known, wait_s)[0]
 
     def secagg_upload_encoded(self, method: str, request: bytes, timeout_s: float) -> int:
         """Send an encoded SecAgg upload (``method``: ``Advertise``, ``ShareKeys``,

@@ -53,7 +53,10 @@ class GrpcOptions:
     - ``edge_request_timeout_s``: the same for an edge-client request (uploads are larger);
     - ``edge_max_concurrent_calls`` / ``edge_max_calls_per_client``: edge calls served at
       once, in total and per client identity; more are refused at once with UNAVAILABLE
-      ("server busy", clients retry with backoff) and never take a thread the party needs.
+      ("server busy", clients retry with backoff) and never take a thread the party needs;
+    - ``edge_max_waiting_calls``: single-server SecAgg state requests that may wait at once
+      for a stage change (long polls; they hold a thread but no call slot, one per client);
+      beyond it a state request is answered at once (the client then polls with backoff).
     """
 
     chunk_bytes: int = 2 * _MiB
@@ -69,6 +72,7 @@ class GrpcOptions:
     edge_request_timeout_s: float = 60.0
     edge_max_concurrent_calls: int = 8
     edge_max_calls_per_client: int = 2
+    edge_max_waiting_calls: int = 256
 
     def __post_init__(self) -> None:
         if not _MiB // 4 <= self.chunk_bytes <= 16 * _MiB:
@@ -95,6 +99,10 @@ class GrpcOptions:
             )
         if self.shutdown_grace_s < 0:
             raise ConfigError(f"shutdown_grace_s must be >= 0, got {self.shutdown_grace_s}")
+        if not 0 <= self.edge_max_waiting_calls <= 4096:
+            raise ConfigError(
+                f"edge_max_waiting_calls must lie in [0, 4096], got {self.edge_max_waiting_calls}"
+            )
 
     @property
     def frame_limit(self) -> int:

@@ -44,6 +44,7 @@ from crypten_lite.transport.grpc.wire import clean, split_bytes_field
 
 __all__ = [
     "MAX_NEIGHBOURS",
+    "MAX_WAIT_MS",
     "ScannedMasked",
     "decode_advertise",
     "decode_masked_upload",
@@ -62,6 +63,8 @@ __all__ = [
 
 #: at most this many entries in any repeated field (neighbours, shares, indices).
 MAX_NEIGHBOURS = 4096
+#: the longest a state request may ask the server to wait for a stage change.
+MAX_WAIT_MS = 30_000
 _COMMITMENT_SIZE = 32
 _MAX_FAILURE = 400  # characters of a failure message that travel
 _VECTOR_FIELD = 4  # MaskedInputRequest.vector
@@ -148,14 +151,36 @@ def _serialize(message: Any) -> bytes:
 # -- state ------------------------------------------------------------------------------------
 
 
-def encode_state_request(round_number: int) -> bytes:
-    """The serialized ``SecAggStateRequest`` for ``round_number``."""
-    return _serialize(edge_pb2.SecAggStateRequest(round=_round(round_number)))
+def encode_state_request(
+    round_number: int, known: SecAggStage | None = None, wait_s: float = 0.0
+) -> bytes:
+    """The serialized ``SecAggStateRequest`` for ``round_number``; with ``known`` (the stage
+    the client last saw) and ``wait_s``, a long poll (capped at :data:`MAX_WAIT_MS`)."""
+    if known is not None and not isinstance(known, SecAggStage):
+        raise invalid("known_stage must be a SecAggStage")
+    if not 0.0 <= wait_s < float("inf"):
+        raise invalid(f"wait_s must be a non-negative number, got {wait_s!r}")
+    return _serialize(
+        edge_pb2.SecAggStateRequest(
+            round=_round(round_number),
+            known_stage="" if known is None else known.value,
+            wait_ms=min(MAX_WAIT_MS, int(1000 * wait_s)),
+        )
+    )
 
 
-def decode_state_request(data: bytes) -> int:
-    """The round a ``SecAggStateRequest`` asks about."""
-    return int(_parse(edge_pb2.SecAggStateRequest, data).round)
+def decode_state_request(data: bytes) -> tuple[int, SecAggStage | None, float]:
+    """``(round, known stage or None, wait seconds)`` of a ``SecAggStateRequest``."""
+    request = _parse(edge_pb2.SecAggStateRequest, data)
+    known: SecAggStage | None = None
+    if request.known_stage:
+        try:
+            known = SecAggStage(request.known_stage)
+        except ValueError:
+            raise invalid(f"unknown stage {clean(request.known_stage, 40)!r}") from None
+    if request.wait_ms > MAX_WAIT_MS:
+        raise invalid(f"wait_ms is {request.wait_ms}; at most {MAX_WAIT_MS}")
+    return int(request.round), known, request.wait_ms / 1000.0
 
 
 def _checked_state(state: SecAggState) -> SecAggState:
