@@ -321,3 +321,23 @@ def test_mailbox_admits_consecutive_tags_within_the_byte_budget():
         box.admit(1, 5, 8)
     with pytest.raises(MessageRejectedError, match="next one is 2"):
         box.take(1, 1, 0.1)  # nothing stored for 1: the fault is raised
+
+
+def test_watchdog_cancel_is_cheap_and_the_heap_stays_small():
+    """Every edge call schedules a read deadline and cancels it; cancelled entries used to
+    stay in the heap for the whole timeout and each cancel scanned them all, so a call cost
+    grew with the calls of the last minute (0.43 ms of gateway CPU per call at ~2000 calls).
+    Now the heap is compacted and live callbacks still fire."""
+    from crypten_lite.transport.grpc.admission import Watchdog
+
+    dog = Watchdog("test-watchdog")
+    start = time.perf_counter()
+    for _ in range(20_000):
+        dog.cancel(dog.schedule(60.0, lambda: None))
+    assert dog.pending <= 130
+    assert time.perf_counter() - start < 2.0
+    fired = threading.Event()
+    dog.schedule(0.05, fired.set)
+    cancelled = threading.Event()
+    dog.cancel(dog.schedule(0.05, cancelled.set))
+    assert fired.wait(2.0) and not cancelled.wait(0.2)

@@ -74,13 +74,23 @@ class Limiter:
             return self._used
 
 
+#: heap size below which cancelled watchdog entries are left to expire
+_COMPACT_AT = 64
+
+
 class Watchdog:
-    """One daemon thread running callbacks at deadlines (cancellable); cheap per call."""
+    """One daemon thread running callbacks at deadlines (cancellable); cheap per call.
+
+    ``schedule`` and ``cancel`` are O(log n) and O(1) amortized: a cancelled entry stays in
+    the heap until it is popped or the heap holds more than twice as many entries as live
+    ones, when it is rebuilt (every edge call schedules and cancels one entry, so with a
+    60 s read timeout the heap would otherwise hold every call of the last minute, and a
+    linear scan per cancel made each call cost O(calls per minute))."""
 
     def __init__(self, name: str) -> None:
         self._cond = threading.Condition()
         self._heap: list[tuple[float, int, Callable[[], Any]]] = []
-        self._cancelled: set[int] = set()
+        self._live: set[int] = set()
         self._ids = itertools.count()
         self._thread: threading.Thread | None = None
         self._name = name
@@ -89,6 +99,7 @@ class Watchdog:
         with self._cond:
             token = next(self._ids)
             heapq.heappush(self._heap, (time.monotonic() + delay_s, token, callback))
+            self._live.add(token)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
@@ -97,8 +108,16 @@ class Watchdog:
 
     def cancel(self, token: int) -> None:
         with self._cond:
-            if any(entry[1] == token for entry in self._heap):
-                self._cancelled.add(token)
+            self._live.discard(token)
+            if len(self._heap) > _COMPACT_AT and len(self._heap) > 2 * len(self._live):
+                self._heap = [entry for entry in self._heap if entry[1] in self._live]
+                heapq.heapify(self._heap)
+
+    @property
+    def pending(self) -> int:
+        """Entries in the heap, cancelled ones included (for tests)."""
+        with self._cond:
+            return len(self._heap)
 
     def _run(self) -> None:
         while True:
@@ -107,9 +126,9 @@ class Watchdog:
                     wait = self._heap[0][0] - time.monotonic() if self._heap else None
                     self._cond.wait(wait)
                 _, token, callback = heapq.heappop(self._heap)
-                if token in self._cancelled:
-                    self._cancelled.discard(token)
+                if token not in self._live:
                     continue
+                self._live.discard(token)
             try:
                 callback()
             except Exception:  # noqa: S112 - a cancel of a finished call; nothing to do
