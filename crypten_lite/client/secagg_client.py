@@ -437,9 +437,10 @@ def _check_neighbours(state: SecAggState) -> list[NeighbourKey]:
     if state.index in indices or len(set(indices)) != len(indices) or not neighbours:
         raise SecAggProtocolError("the neighbour list is empty, repeats a client or names this one")
     d, t = len(neighbours), state.threshold
-    if isinstance(t, bool) or not isinstance(t, int) or not d < 2 * t <= 2 * d:
+    if isinstance(t, bool) or not isinstance(t, int) or t < 2 or not d < 2 * t <= 2 * d:
         raise SecAggProtocolError(
-            f"threshold {t} with {d} neighbours is unsafe (needs neighbours/2 < t <= neighbours)"
+            f"threshold {t} with {d} neighbours is unsafe (needs 2 <= t, neighbours/2 < t <= "
+            "neighbours: one neighbour alone must never hold enough shares)"
         )
     keys = [n.mask_public for n in neighbours] + [n.cipher_public for n in neighbours]
     if len(set(keys)) != len(keys):

@@ -747,3 +747,16 @@ def test_uniformity_check_catches_a_plain_or_weakly_masked_vector():
         _assert_uniform(low_bits_only, "16-bit mask")
     _assert_uniform(rng.integers(0, 1 << 32, M_PRIVACY, dtype=np.uint64).astype(np.uint32), "ok")
     assert _chi2_bound(255) == pytest.approx(377, abs=3)
+
+
+def test_state_with_a_single_neighbour_holding_every_share_is_refused_by_the_client():
+    """d = 1, t = 1 satisfies d/2 < t <= d, but then one neighbour (possibly a client the
+    server controls) could rebuild both secrets alone: the client needs t >= 2."""
+    h = Harness(5, 8)
+    h.advertise()
+    cid = h.ids[0]
+    state = h.state(cid)
+    state = dataclasses.replace(state, threshold=1, neighbours=state.neighbours[:1])
+    with pytest.raises(SecAggProtocolError, match="unsafe"):
+        h.clients[cid].share_keys(state)
+    assert h.links[cid].sent[1:] == []
