@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYX    := $(wildcard csrc_cython/*.pyx csrc_cython/*.pxd csrc_cython/*.h)
 
-.PHONY: all install build demo test test-fast lint bench clean client-no-compiler
+.PHONY: all install build demo test test-fast lint bench clean client-no-compiler jvm-client
 
 all: test
 
@@ -28,6 +28,11 @@ build: $(STAMP) $(PYX)
 # a fresh venv, a non-editable install with the compiler disabled, the client tests.
 client-no-compiler:
 	bash .ci/client-no-compiler
+
+# The JVM/Android edge client (clients/jvm): Debian's grpc-java, Maven offline, its unit
+# tests, then its integration test against real Python servers (see .ci/jvm-client).
+jvm-client: build
+	bash .ci/jvm-client
 
 install: build
 

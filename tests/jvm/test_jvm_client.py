@@ -25,6 +25,9 @@ from crypten_lite.edge.encode import decode_aggregate, encode_update
 from crypten_lite.edge.messages import QuantSpec
 from launcher.cli import main as cli_main
 
+#: JVM start-ups, certificates, three rank processes and a deadline-bound TLS failure
+pytestmark = pytest.mark.timeout(600)
+
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = ROOT / "clients" / "jvm" / "run.sh"
 PARTY_CLI = "import sys; from launcher.cli import party_main; sys.exit(party_main())"
