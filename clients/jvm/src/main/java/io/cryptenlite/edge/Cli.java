@@ -23,14 +23,20 @@ import java.util.Set;
  *           [--after R] [--timeout S] [--call-timeout S] [--connect-timeout S]
  * infer     --servers H:P,H:P [--identities party-0,party-1] AUTH --model NAME
  *           --shape D1,D2,.. --input FILE [--frac-bits P] [--call-timeout S] [--connect-timeout S]
+ * secagg    --server H:P [--identity party-0] AUTH --update FILE [--after R] [--timeout S]
+ *           [--drop-after-share-keys] [--call-timeout S] [--connect-timeout S]
  * AUTH = --ca FILE --cert FILE --key FILE                        (mutual TLS)
  *      | --plaintext --client-id ID (--token T | --token-file F)  (operator token)
  * </pre>
  *
- * <p>Success: one JSON line on stdout, exit 0 ({@code {"round": r, "bytes": [..], "total": t}}
- * or {@code {"output": [..]}}). A server's refusal: {@code refused: <kind>: <server message>} on
- * stderr, exit 2. Anything else: {@code error: <message>} on stderr, exit 1. The update, the
- * input, seeds, shares, keys and the token are never printed.
+ * <p>Success: one JSON line on stdout, exit 0 ({@code {"round": r, "bytes": [..], "total": t}},
+ * {@code {"output": [..]}}, or for {@code secagg} {@code {"round": r, "index": i, "neighbours":
+ * d, "upload": b, "masked": b, "download": b, "complaints": [..]}}, with {@code
+ * --drop-after-share-keys} {@code {"round": r, "dropped": true}}). A server's refusal: {@code
+ * refused: <kind>: <server message>} on stderr, exit 2. A SecAgg round that failed (or went on
+ * without this client): {@code round failed: <reason>} on stderr, exit 3. Anything else: {@code
+ * error: <message>} on stderr, exit 1. The update, the input, seeds, shares, keys and the token
+ * are never printed.
  */
 public final class Cli {
   static final String USAGE =
@@ -40,20 +46,31 @@ public final class Cli {
           + "  infer     --servers H:P,H:P [--identities party-0,party-1] AUTH --model NAME\n"
           + "            --shape D1,D2 --input FILE [--frac-bits P] [--call-timeout S]"
           + " [--connect-timeout S]\n"
+          + "  secagg    --server H:P [--identity party-0] AUTH --update FILE [--after R]\n"
+          + "            [--timeout S] [--drop-after-share-keys] [--call-timeout S]"
+          + " [--connect-timeout S]\n"
           + "  AUTH = --ca FILE --cert FILE --key FILE\n"
           + "       | --plaintext --client-id ID (--token T | --token-file FILE)\n"
           + "  FILE of numbers: a JSON array, or one number per line\n";
 
-  private static final Set<String> FLAGS = new HashSet<>(Arrays.asList("--plaintext"));
+  private static final Set<String> FLAGS =
+      new HashSet<>(Arrays.asList("--plaintext", "--drop-after-share-keys"));
   private static final Set<String> COMMON =
       new HashSet<>(
           Arrays.asList(
-              "--servers", "--identities", "--ca", "--cert", "--key", "--plaintext",
-              "--client-id", "--token", "--token-file", "--call-timeout", "--connect-timeout"));
+              "--ca", "--cert", "--key", "--plaintext", "--client-id", "--token", "--token-file",
+              "--call-timeout", "--connect-timeout"));
+  private static final Set<String> SERVERS =
+      new HashSet<>(Arrays.asList("--servers", "--identities"));
   private static final Set<String> AGGREGATE =
       new HashSet<>(Arrays.asList("--update", "--after", "--timeout"));
   private static final Set<String> INFER =
       new HashSet<>(Arrays.asList("--model", "--shape", "--input", "--frac-bits"));
+  private static final Set<String> SECAGG =
+      new HashSet<>(
+          Arrays.asList(
+              "--server", "--identity", "--update", "--after", "--timeout",
+              "--drop-after-share-keys"));
 
   private Cli() {}
 
@@ -64,7 +81,7 @@ public final class Cli {
     System.exit(code);
   }
 
-  /** Runs one command; returns the exit code (0, 1 or 2). */
+  /** Runs one command; returns the exit code (0, 1, 2 or 3). */
   static int run(String[] args, PrintStream out, PrintStream err) {
     try {
       if (args.length == 0 || args[0].equals("-h") || args[0].equals("--help")) {
@@ -74,13 +91,42 @@ public final class Cli {
       String command = args[0];
       Set<String> allowed = new HashSet<>(COMMON);
       if (command.equals("aggregate")) {
+        allowed.addAll(SERVERS);
         allowed.addAll(AGGREGATE);
       } else if (command.equals("infer")) {
+        allowed.addAll(SERVERS);
         allowed.addAll(INFER);
+      } else if (command.equals("secagg")) {
+        allowed.addAll(SECAGG);
       } else {
         throw new UsageException("unknown command '" + Text.clean(command, 40) + "'");
       }
       Map<String, String> options = parse(Arrays.copyOfRange(args, 1, args.length), allowed);
+      if (command.equals("secagg")) {
+        double[] update = Json.numbers(read(required(options, "--update")));
+        long after = longOption(options, "--after", -1);
+        long timeout = millis(options, "--timeout", 120);
+        String server = required(options, "--server");
+        if (list(server).size() != 1) {
+          throw new UsageException("--server takes one H:P (single-server secure aggregation)");
+        }
+        String identity =
+            options.containsKey("--identity") ? required(options, "--identity") : "party-0";
+        boolean drop = options.containsKey("--drop-after-share-keys");
+        try {
+          SecAggCrypto.checkAvailable(); // say so before joining a round
+        } catch (IllegalStateException missing) {
+          err.println("error: " + missing.getMessage());
+          return 1;
+        }
+        Transport transport = transport(options);
+        try (SecAggClient client =
+            SecAggClient.connect(
+                server.trim(), identity, transport.factory, transport.credentials,
+                transport.link)) {
+          return secagg(client, update, after, timeout, drop, out, err);
+        }
+      }
       if (command.equals("aggregate")) {
         // inputs are read and checked before any connection is opened
         double[] update = Json.numbers(read(required(options, "--update")));
@@ -103,6 +149,9 @@ public final class Cli {
     } catch (EdgeRefusalException refusal) {
       err.println("refused: " + refusal.refusal().wireName() + ": " + refusal.detail());
       return 2;
+    } catch (SecAggRoundFailedException failed) {
+      err.println("round failed: " + failed.reason());
+      return 3;
     } catch (UsageException usage) {
       err.println("error: " + usage.getMessage());
       err.print(USAGE);
@@ -139,6 +188,50 @@ public final class Cli {
     return 0;
   }
 
+  private static int secagg(
+      SecAggClient client, double[] update, long after, long timeout, boolean drop,
+      PrintStream out, PrintStream err) throws EdgeException {
+    RoundInfo info = client.waitForRound(after, timeout);
+    if (info.state() == RoundState.FINISHED) {
+      err.println("error: the job is finished; no round after " + after + " will open");
+      return 1;
+    }
+    if (info.numServers() != 1) {
+      err.println(
+          "error: the job is shared among " + info.numServers() + " servers; secagg needs a"
+              + " single-server job (use the aggregate command)");
+      return 1;
+    }
+    if (update.length != info.numElements()) { // checked before joining the round
+      err.println(
+          "error: the update has " + update.length + " values; round " + info.round()
+              + " expects " + info.numElements());
+      return 1;
+    }
+    if (drop) { // advertise and share keys, then leave: the server rebuilds this mask key
+      Arrays.fill(UpdateEncoder.encode(update, info.quant(), info.ringBits()), 0);
+      client.advertise(info);
+      client.shareKeys(client.waitForStage(info.round(), SecAggStage.SHARE_KEYS, timeout));
+      out.println("{\"round\": " + info.round() + ", \"dropped\": true}");
+      return 0;
+    }
+    SecAggReport report = client.runRound(update, info, timeout);
+    StringBuilder line =
+        new StringBuilder("{\"round\": ").append(report.round())
+            .append(", \"index\": ").append(report.index())
+            .append(", \"neighbours\": ").append(report.neighbours())
+            .append(", \"upload\": ").append(report.uploadBytes())
+            .append(", \"masked\": ").append(report.maskedBytes())
+            .append(", \"download\": ").append(report.downloadBytes())
+            .append(", \"complaints\": [");
+    long[] complaints = report.complaints();
+    for (int i = 0; i < complaints.length; i++) {
+      line.append(i == 0 ? "" : ", ").append(complaints[i]);
+    }
+    out.println(line.append("]}"));
+    return 0;
+  }
+
   private static int infer(
       EdgeClient client, String model, long[] shape, double[] input, int fracBits,
       PrintStream out) throws EdgeException {
@@ -149,6 +242,19 @@ public final class Cli {
     }
     out.println(line.append("]}"));
     return 0;
+  }
+
+  /** How to reach the servers: channels, call credentials, timeouts. */
+  private static final class Transport {
+    final ChannelFactory factory;
+    final CallCredentials credentials;
+    final LinkOptions link;
+
+    Transport(ChannelFactory factory, CallCredentials credentials, LinkOptions link) {
+      this.factory = factory;
+      this.credentials = credentials;
+      this.link = link;
+    }
   }
 
   private static EdgeClient connect(Map<String, String> options)
@@ -163,6 +269,13 @@ public final class Cli {
     if (servers.size() < 2 || servers.size() > SeedSplit.MAX_SERVERS) {
       throw new UsageException("--servers must name 2 to " + SeedSplit.MAX_SERVERS + " servers");
     }
+    Transport transport = transport(options);
+    return EdgeClient.connect(
+        servers, identities, transport.factory, transport.credentials, transport.link);
+  }
+
+  private static Transport transport(Map<String, String> options)
+      throws IOException, GeneralSecurityException {
     LinkOptions link =
         LinkOptions.defaults()
             .withCallTimeoutMillis(millis(options, "--call-timeout", 30))
@@ -197,7 +310,7 @@ public final class Cli {
       credentials = new TokenCredentials(required(options, "--client-id"), token);
       factory = NettyChannelFactory.plaintext();
     }
-    return EdgeClient.connect(servers, identities, factory, credentials, link);
+    return new Transport(factory, credentials, link);
   }
 
   static Map<String, String> parse(String[] args, Set<String> allowed) {

@@ -2,12 +2,19 @@ package io.cryptenlite.edge;
 
 import com.google.protobuf.ByteString;
 import crypten_lite.v1.EdgeGrpc;
+import crypten_lite.v1.EdgeOuterClass.AdvertiseRequest;
 import crypten_lite.v1.EdgeOuterClass.InferReply;
 import crypten_lite.v1.EdgeOuterClass.InferRequest;
+import crypten_lite.v1.EdgeOuterClass.MaskedInputRequest;
 import crypten_lite.v1.EdgeOuterClass.RoundInfoReply;
 import crypten_lite.v1.EdgeOuterClass.RoundInfoRequest;
+import crypten_lite.v1.EdgeOuterClass.SecAggAck;
+import crypten_lite.v1.EdgeOuterClass.SecAggStateReply;
+import crypten_lite.v1.EdgeOuterClass.SecAggStateRequest;
+import crypten_lite.v1.EdgeOuterClass.ShareKeysRequest;
 import crypten_lite.v1.EdgeOuterClass.SubmitReply;
 import crypten_lite.v1.EdgeOuterClass.SubmitRequest;
+import crypten_lite.v1.EdgeOuterClass.UnmaskRequest;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.Server;
@@ -41,6 +48,20 @@ class FakeEdge extends EdgeGrpc.EdgeImplBase {
       (request, call) -> SubmitReply.getDefaultInstance();
   volatile Handler<InferRequest, InferReply> infer =
       (request, call) -> { throw Status.UNIMPLEMENTED.asRuntimeException(); };
+
+  volatile Handler<SecAggStateRequest, SecAggStateReply> secAggState =
+      (request, call) -> { throw Status.UNIMPLEMENTED.asRuntimeException(); };
+  volatile Handler<AdvertiseRequest, SecAggAck> advertise =
+      (request, call) -> SecAggAck.getDefaultInstance();
+  volatile Handler<ShareKeysRequest, SecAggAck> shareKeys =
+      (request, call) -> SecAggAck.getDefaultInstance();
+  volatile Handler<MaskedInputRequest, SecAggAck> submitMasked =
+      (request, call) -> SecAggAck.getDefaultInstance();
+  volatile Handler<UnmaskRequest, SecAggAck> unmask =
+      (request, call) -> SecAggAck.getDefaultInstance();
+  /** Every SecAgg request in arrival order. */
+  final List<Object> secAggRequests = Collections.synchronizedList(new ArrayList<>());
+  final AtomicInteger secAggCalls = new AtomicInteger();
 
   final AtomicInteger roundInfoCalls = new AtomicInteger();
   final AtomicInteger submitCalls = new AtomicInteger();
@@ -79,6 +100,36 @@ class FakeEdge extends EdgeGrpc.EdgeImplBase {
   public void infer(InferRequest request, StreamObserver<InferReply> out) {
     infers.add(request);
     respond(infer, request, inferCalls.incrementAndGet(), out);
+  }
+
+  @Override
+  public void secAggState(SecAggStateRequest request, StreamObserver<SecAggStateReply> out) {
+    secAggRequests.add(request);
+    respond(secAggState, request, secAggCalls.incrementAndGet(), out);
+  }
+
+  @Override
+  public void advertise(AdvertiseRequest request, StreamObserver<SecAggAck> out) {
+    secAggRequests.add(request);
+    respond(advertise, request, secAggCalls.incrementAndGet(), out);
+  }
+
+  @Override
+  public void shareKeys(ShareKeysRequest request, StreamObserver<SecAggAck> out) {
+    secAggRequests.add(request);
+    respond(shareKeys, request, secAggCalls.incrementAndGet(), out);
+  }
+
+  @Override
+  public void submitMasked(MaskedInputRequest request, StreamObserver<SecAggAck> out) {
+    secAggRequests.add(request);
+    respond(submitMasked, request, secAggCalls.incrementAndGet(), out);
+  }
+
+  @Override
+  public void unmask(UnmaskRequest request, StreamObserver<SecAggAck> out) {
+    secAggRequests.add(request);
+    respond(unmask, request, secAggCalls.incrementAndGet(), out);
   }
 
   private static <Q, R> void respond(Handler<Q, R> handler, Q request, int call, StreamObserver<R> out) {
