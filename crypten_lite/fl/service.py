@@ -34,7 +34,6 @@ check (``range_check=False``): 2 rounds.
 from __future__ import annotations
 
 import functools
-import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -45,8 +44,6 @@ import numpy.typing as npt
 
 from crypten_lite.edge.encode import decode_aggregate, quant_params
 from crypten_lite.edge.messages import (
-    RING_BITS,
-    SCHEMES,
     QuantSpec,
     RoundInfo,
     RoundState,
@@ -57,6 +54,7 @@ from crypten_lite.edge.shares import expand_seed
 from crypten_lite.errors import ConfigError
 from crypten_lite.fl.aggregate import norm_bound_units, range_check, reveal_sum
 from crypten_lite.fl.agreement import TooFewClientsError, agree_on_clients
+from crypten_lite.fl.job_config import check_job_fields, weight_units
 from crypten_lite.fl.registry import ClosedRound, RoundRegistry, SeedExpander
 from crypten_lite.session import Session
 
@@ -125,37 +123,26 @@ class AggregationConfig:
     weight_max: float | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.job_id, str) or not self.job_id:
-            raise ConfigError("job_id must be a non-empty str")
-        if isinstance(self.num_elements, bool) or not isinstance(self.num_elements, int):
-            raise ConfigError(f"num_elements must be an int, got {self.num_elements!r}")
-        if self.num_elements < 1:
-            raise ConfigError(f"num_elements must be >= 1, got {self.num_elements}")
-        if self.ring_bits not in RING_BITS:
-            raise ConfigError(f"ring_bits must be one of {RING_BITS}, got {self.ring_bits!r}")
-        if self.quant.scheme not in SCHEMES:
-            raise ConfigError(f"quant.scheme must be one of {SCHEMES}, got {self.quant.scheme!r}")
+        check_job_fields(
+            job_id=self.job_id,
+            num_elements=self.num_elements,
+            ring_bits=self.ring_bits,
+            quant=self.quant,
+            timeouts={
+                "collect_timeout_s": self.collect_timeout_s,
+                "first_round_timeout_s": self.first_round_timeout_s,
+            },
+            weight_max=self.weight_max,
+        )
         if isinstance(self.min_clients, bool) or not isinstance(self.min_clients, int):
             raise ConfigError(f"min_clients must be an int, got {self.min_clients!r}")
         if self.min_clients < 1:
             raise ConfigError(f"min_clients must be >= 1, got {self.min_clients}")
         if self.expected_clients is not None and self.expected_clients < 1:
             raise ConfigError(f"expected_clients must be >= 1, got {self.expected_clients}")
-        for name in ("collect_timeout_s", "first_round_timeout_s"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)!r}")
         if self.norm_bound is not None and self.ring_bits != 64:
             raise ConfigError("norm_bound needs ring_bits=64 (the check squares in MPC)")
         self.norm_bound_units  # validates the bound now  # noqa: B018
-        if self.weight_max is not None and (
-            isinstance(self.weight_max, bool)
-            or not isinstance(self.weight_max, int | float)
-            or not math.isfinite(self.weight_max)
-            or self.weight_max <= 0
-        ):
-            raise ConfigError(
-                f"weight_max must be a positive finite float, got {self.weight_max!r}"
-            )
         if self.range_check:
             _, qmax = quant_params(self.quant)
             if 2 * qmax >= 1 << (self.ring_bits - 1):
@@ -180,9 +167,8 @@ class AggregationConfig:
         lo = np.full(self.num_elements, -limit, np.int64)
         hi = np.full(self.num_elements, limit, np.int64)
         if self.range_check and self.weight_max is not None:
-            scale, _ = quant_params(self.quant)
             lo[-1] = 0
-            hi[-1] = min(limit, math.floor(self.weight_max / scale + 0.5))
+            hi[-1] = min(limit, weight_units(self.weight_max, self.quant))
         return lo, hi
 
     @functools.cached_property

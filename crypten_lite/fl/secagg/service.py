@@ -27,7 +27,6 @@ dropped after sharing keys, ``n`` Shamir interpolations.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -39,8 +38,6 @@ import numpy.typing as npt
 
 from crypten_lite.edge.encode import check_capacity, decode_aggregate, quant_params
 from crypten_lite.edge.messages import (
-    RING_BITS,
-    SCHEMES,
     EdgeRefusal,
     EdgeRequestError,
     QuantSpec,
@@ -60,6 +57,7 @@ from crypten_lite.edge.secagg_messages import (
 from crypten_lite.edge.secagg_params import SecAggParams
 from crypten_lite.errors import ConfigError
 from crypten_lite.fl.agreement import TooFewClientsError
+from crypten_lite.fl.job_config import check_job_fields, weight_units
 from crypten_lite.fl.secagg.state import SecAggRound
 from crypten_lite.fl.secagg.unmask import UnmaskError, unmasked_sum
 
@@ -117,16 +115,17 @@ class SecAggConfig:
     out_of_range: OutOfRange = "clip"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.job_id, str) or not self.job_id:
-            raise ConfigError("job_id must be a non-empty str")
-        if isinstance(self.num_elements, bool) or not isinstance(self.num_elements, int):
-            raise ConfigError(f"num_elements must be an int, got {self.num_elements!r}")
-        if self.num_elements < 1:
-            raise ConfigError(f"num_elements must be >= 1, got {self.num_elements}")
-        if self.ring_bits not in RING_BITS:
-            raise ConfigError(f"ring_bits must be one of {RING_BITS}, got {self.ring_bits!r}")
-        if self.quant.scheme not in SCHEMES:
-            raise ConfigError(f"quant.scheme must be one of {SCHEMES}, got {self.quant.scheme!r}")
+        check_job_fields(
+            job_id=self.job_id,
+            num_elements=self.num_elements,
+            ring_bits=self.ring_bits,
+            quant=self.quant,
+            timeouts={
+                "collect_timeout_s": self.collect_timeout_s,
+                "first_round_timeout_s": self.first_round_timeout_s,
+            },
+            weight_max=self.weight_max,
+        )
         if not isinstance(self.params, SecAggParams):
             raise ConfigError("params must be a SecAggParams")
         if isinstance(self.min_clients, bool) or not isinstance(self.min_clients, int):
@@ -138,20 +137,8 @@ class SecAggConfig:
             )
         if self.expected_clients is not None and self.expected_clients < self.min_clients:
             raise ConfigError("expected_clients must be >= min_clients")
-        for name in ("collect_timeout_s", "first_round_timeout_s"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)!r}")
         if self.out_of_range not in ("clip", "fail"):
             raise ConfigError(f"out_of_range must be 'clip' or 'fail', got {self.out_of_range!r}")
-        if self.weight_max is not None and (
-            isinstance(self.weight_max, bool)
-            or not isinstance(self.weight_max, int | float)
-            or not math.isfinite(self.weight_max)
-            or self.weight_max <= 0
-        ):
-            raise ConfigError(
-                f"weight_max must be a positive finite float, got {self.weight_max!r}"
-            )
         check_capacity(self.quant, self.ring_bits, self.expected_clients or self.min_clients)
 
 
@@ -402,7 +389,7 @@ class SecAggService:
         lo = -hi
         if self.config.weight_max is not None:
             lo[-1] = 0.0
-            hi[-1] = num_clients * math.floor(self.config.weight_max / scale + 0.5) * scale
+            hi[-1] = num_clients * weight_units(self.config.weight_max, self.config.quant) * scale
         outside = int(np.count_nonzero((aggregate < lo) | (aggregate > hi)))
         np.clip(aggregate, lo, hi, out=aggregate)
         return outside
