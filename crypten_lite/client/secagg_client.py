@@ -71,24 +71,6 @@ __all__ = [
 #: how long one state request asks the server to wait for the stage to change.
 LONG_POLL_S = 10.0
 
-_ORDER = {
-    SecAggStage.ADVERTISE: 0,
-    SecAggStage.SHARE_KEYS: 1,
-    SecAggStage.MASKED_INPUT: 2,
-    SecAggStage.UNMASK: 3,
-    SecAggStage.DONE: 4,
-    SecAggStage.FAILED: 4,
-}
-
-
-_PREVIOUS = {
-    SecAggStage.SHARE_KEYS: SecAggStage.ADVERTISE,
-    SecAggStage.MASKED_INPUT: SecAggStage.SHARE_KEYS,
-    SecAggStage.UNMASK: SecAggStage.MASKED_INPUT,
-    SecAggStage.DONE: SecAggStage.UNMASK,
-}
-
-
 class SecAggProtocolError(ProtocolError):
     """The server asked for something the protocol forbids; the client sent nothing."""
 
@@ -367,7 +349,7 @@ class SecAggClient:
         deadline = time.monotonic() + timeout
         delay = self.poll_s
         # stages advance in order: until told otherwise, the round is at the one before
-        known: SecAggStage | None = _PREVIOUS.get(stage)
+        known: SecAggStage | None = stage.previous
         while True:
             asked = time.monotonic()
             wait_s = 0.0 if known is None else max(0.0, min(LONG_POLL_S, deadline - asked))
@@ -377,7 +359,7 @@ class SecAggClient:
                 raise SecAggProtocolError(f"asked for round {round_number}, got {state.round}")
             if state.stage is SecAggStage.FAILED:
                 raise SecAggRoundFailed(state.failure or f"round {round_number} failed")
-            if _ORDER[state.stage] > _ORDER[stage] and stage is not SecAggStage.DONE:
+            if state.stage.position > stage.position and stage is not SecAggStage.DONE:
                 raise SecAggRoundFailed(
                     f"round {round_number} moved past {stage.value} without this client"
                     + (f": {state.failure}" if state.failure else "")

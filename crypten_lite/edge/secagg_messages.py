@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "WORKING_STAGES",
     "EncryptedShare",
     "KeyAdvert",
     "MaskedUpload",
@@ -45,6 +46,29 @@ class SecAggStage(enum.Enum):
     UNMASK = "unmask"
     DONE = "done"
     FAILED = "failed"
+
+    @property
+    def position(self) -> int:
+        """Where the stage falls in a round: 0..3 for the four working stages, 4 once the
+        round ended (DONE or FAILED)."""
+        return min(len(WORKING_STAGES), list(SecAggStage).index(self))
+
+    @property
+    def previous(self) -> SecAggStage | None:
+        """The working stage a round is in just before it reaches this one (None for the
+        first, and for FAILED, which may follow any stage)."""
+        if self is SecAggStage.FAILED or self is SecAggStage.ADVERTISE:
+            return None
+        return WORKING_STAGES[self.position - 1]
+
+
+#: the stages clients answer, in order (then DONE or FAILED).
+WORKING_STAGES = (
+    SecAggStage.ADVERTISE,
+    SecAggStage.SHARE_KEYS,
+    SecAggStage.MASKED_INPUT,
+    SecAggStage.UNMASK,
+)
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from crypten_lite.edge.messages import (
 )
 from crypten_lite.edge.secagg_crypto import round_context
 from crypten_lite.edge.secagg_messages import (
+    WORKING_STAGES,
     KeyAdvert,
     MaskedUpload,
     SecAggStage,
@@ -74,12 +75,6 @@ Decoder = Callable[[npt.NDArray[np.unsignedinteger], QuantSpec, int], F64]
 OutOfRange = Literal["clip", "fail"]
 #: the longest one state request waits for the stage to change.
 MAX_STATE_WAIT_S = 30.0
-_STAGES = (
-    SecAggStage.ADVERTISE,
-    SecAggStage.SHARE_KEYS,
-    SecAggStage.MASKED_INPUT,
-    SecAggStage.UNMASK,
-)
 
 
 class SecAggAbortedError(TooFewClientsError):
@@ -298,7 +293,7 @@ class SecAggService:
         stage_s: dict[str, float] = {}
         if rnd.stage is SecAggStage.FAILED:
             raise self._aborted(rnd, rnd.failure)
-        for stage in _STAGES:
+        for stage in WORKING_STAGES:
             if rnd.stage is not stage or rnd.unmask_closed:  # passed (closed by hand)
                 continue
             begun = time.monotonic()
@@ -313,9 +308,9 @@ class SecAggService:
         return self.finish_round(start=start, collected=collected, stage_s=stage_s)
 
     def _waiting_for(self, rnd: SecAggRound, stage: SecAggStage) -> int:
-        if stage is SecAggStage.ADVERTISE:
+        before = stage.previous
+        if before is None:  # the key advertisement: the clients expected (or the deadline)
             return self._expected if self._expected is not None else 1 << 62
-        before = _STAGES[_STAGES.index(stage) - 1]
         return len(rnd.in_set(before))
 
     def _timeout(self, rnd: SecAggRound, stage: SecAggStage) -> float:
@@ -357,11 +352,13 @@ class SecAggService:
             rnd.fail(reason)
             raise self._aborted(rnd, reason)
         rnd.complete()
-        sets = [rnd.in_set(stage) for stage in _STAGES]
+        sets = [rnd.in_set(stage) for stage in WORKING_STAGES]
         self._expected = max(len(sets[2]), self.config.min_clients)  # those still in
         dropped = {
             stage.value: tuple(sorted({p.client_id for p in before} - {p.client_id for p in after}))
-            for stage, before, after in zip(_STAGES[1:], sets[:-1], sets[1:], strict=True)
+            for stage, before, after in zip(
+                WORKING_STAGES[1:], sets[:-1], sets[1:], strict=True
+            )
         }
         complaints = tuple(
             (p.client_id, rnd.by_index[v].client_id) for p in sets[2] for v in p.complaints

@@ -52,13 +52,6 @@ from crypten_lite.errors import ConfigError, ProtocolError
 __all__ = ["Participant", "SecAggRound"]
 
 U64 = npt.NDArray[np.uint64]
-_ORDER = (
-    SecAggStage.ADVERTISE,
-    SecAggStage.SHARE_KEYS,
-    SecAggStage.MASKED_INPUT,
-    SecAggStage.UNMASK,
-    SecAggStage.DONE,
-)
 
 
 @dataclass
