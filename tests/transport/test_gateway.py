@@ -35,8 +35,9 @@ from crypten_lite.transport.grpc import (
     write_job_certs,
 )
 from crypten_lite.transport.grpc.channels import open_link
+from crypten_lite.transport.grpc.edge_stub import EdgeStub
 from crypten_lite.transport.grpc.edge_wire import encode_submit_request
-from crypten_lite.transport.grpc.gateway import EdgeStub, verify_token
+from crypten_lite.transport.grpc.gateway import verify_token
 
 NONCE = bytes(range(16))
 

@@ -19,7 +19,8 @@ from crypten_lite.edge.messages import EdgeRefusal, EdgeRequestError, UpdateShar
 from crypten_lite.errors import MessageRejectedError
 from crypten_lite.transport.grpc import GrpcCommunicator, GrpcOptions, load_identity
 from crypten_lite.transport.grpc.channels import channel_credentials, open_link
-from crypten_lite.transport.grpc.gateway import EdgeGateway, EdgeStub
+from crypten_lite.transport.grpc.edge_stub import EdgeStub
+from crypten_lite.transport.grpc.gateway import EdgeGateway
 from crypten_lite.transport.grpc.options import EDGE_SERVICE, PARTY_SERVICE
 from crypten_lite.transport.grpc.tls import write_client_certs, write_job_certs
 from crypten_lite.transport.grpc.wire import BufferPool, Header, encode_frames

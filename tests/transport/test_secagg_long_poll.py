@@ -23,7 +23,7 @@ from crypten_lite.transport.grpc import (
     write_client_certs,
     write_job_certs,
 )
-from crypten_lite.transport.grpc.gateway import EdgeStub
+from crypten_lite.transport.grpc.edge_stub import EdgeStub
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from crypten_lite.transport.grpc.communicator import GrpcCommunicator
+    from crypten_lite.transport.grpc.edge_stub import EdgeStub
     from crypten_lite.transport.grpc.edge_wire import encode_submit_request
-    from crypten_lite.transport.grpc.gateway import (
-        EdgeGateway,
-        EdgeStub,
-        issue_token,
-        verify_token,
-    )
+    from crypten_lite.transport.grpc.gateway import EdgeGateway, issue_token, verify_token
     from crypten_lite.transport.grpc.options import EDGE_SERVICE, PARTY_SERVICE, GrpcOptions
     from crypten_lite.transport.grpc.secagg_wire import (
         MAX_NEIGHBOURS,
@@ -69,7 +65,8 @@ __all__ = [
 _LAZY = {
     "GrpcCommunicator": "communicator",
     "encode_submit_request": "edge_wire",
-    **dict.fromkeys(("EdgeGateway", "EdgeStub", "issue_token", "verify_token"), "gateway"),
+    "EdgeStub": "edge_stub",
+    **dict.fromkeys(("EdgeGateway", "issue_token", "verify_token"), "gateway"),
     **dict.fromkeys(("EDGE_SERVICE", "PARTY_SERVICE", "GrpcOptions"), "options"),
     **dict.fromkeys(
         (
