@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -24,6 +23,7 @@ import pytest
 from crypten_lite.edge.encode import decode_aggregate, encode_update
 from crypten_lite.edge.messages import QuantSpec
 from launcher.cli import main as cli_main
+from tests.runtime.test_launch_party import _free_ports, _write_configs
 
 #: JVM start-ups, certificates, three rank processes and a deadline-bound TLS failure
 pytestmark = pytest.mark.timeout(600)
@@ -76,49 +76,13 @@ print("served", service.serve(max_queries=1, idle_timeout_s=120), flush=True)
 """
 
 
-def _free_ports(count: int) -> list[int]:
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
-
-
 class Deployment:
     """Two parties and the dealer as ``crypten-lite-party`` processes on 127.0.0.1."""
 
     def __init__(self, root: Path, script: str, args: list[str], clients: int = 4) -> None:
         self.root = root
         self.ports = _free_ports(3)
-        names = ["party-0", "party-1", "dealer"]
-        table = "\n".join(
-            f'{"dealer" if r == 2 else r} = "127.0.0.1:{p}"' for r, p in enumerate(self.ports)
-        )
-        configs = []
-        for rank, name in enumerate(names):
-            text = f"""
-                session_id = "jvm-{root.name}"
-                rank = {'"dealer"' if rank == 2 else rank}
-                listen = "127.0.0.1:{self.ports[rank]}"
-
-                [parties]
-                {table}
-
-                [tls]
-                ca = "certs/ca.pem"
-                cert = "certs/{name}.pem"
-                key = "certs/{name}.key"
-
-                [timeouts]
-                connect_s = 30
-                recv_s = 60
-            """
-            path = root / f"{name}.toml"
-            path.write_text(textwrap.dedent(text))
-            configs.append(path)
+        configs = _write_configs(root, self.ports, f"jvm-{root.name}", connect_s=30, recv_s=60)
         certs = ["certs", "--config", str(configs[0]), "--out", str(root / "certs")]
         assert cli_main([*certs, "--clients", str(clients)]) == 0
         (root / "job.py").write_text(textwrap.dedent(script))

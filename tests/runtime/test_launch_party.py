@@ -44,7 +44,9 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def _write_configs(root: Path, ports: list[int], session: str = "job-1") -> list[Path]:
+def _write_configs(
+    root: Path, ports: list[int], session: str = "job-1", *, connect_s: int = 20, recv_s: int = 10
+) -> list[Path]:
     """party-0.toml, party-1.toml, dealer.toml for two parties + dealer on 127.0.0.1."""
     names = ["party-0", "party-1", "dealer"]
     table = "\n".join(
@@ -66,8 +68,8 @@ def _write_configs(root: Path, ports: list[int], session: str = "job-1") -> list
             key = "certs/{name}.key"
 
             [timeouts]
-            connect_s = 20
-            recv_s = 10
+            connect_s = {connect_s}
+            recv_s = {recv_s}
         """
         path = root / f"{name}.toml"
         path.write_text(textwrap.dedent(text).replace("\n            ", "\n"))
