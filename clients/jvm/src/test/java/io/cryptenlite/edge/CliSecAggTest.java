@@ -6,11 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grpc.Server;
 import io.grpc.Status;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.util.ArrayList;
@@ -34,18 +30,6 @@ class CliSecAggTest {
   private Server server;
   private final ExecutorService pool = Executors.newFixedThreadPool(4);
 
-  private static final class Result {
-    final int code;
-    final String out;
-    final String err;
-
-    Result(int code, String out, String err) {
-      this.code = code;
-      this.out = out;
-      this.err = err;
-    }
-  }
-
   @AfterEach
   void stop() {
     pool.shutdownNow();
@@ -60,21 +44,7 @@ class CliSecAggTest {
   }
 
   private Path file(String name, String text) throws IOException {
-    Path path = dir.resolve(name);
-    Files.write(path, text.getBytes(StandardCharsets.UTF_8));
-    return path;
-  }
-
-  private static Result run(String... args) {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int code =
-        Cli.run(
-            args,
-            new PrintStream(out, true, StandardCharsets.UTF_8),
-            new PrintStream(err, true, StandardCharsets.UTF_8));
-    return new Result(
-        code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    return CliRun.file(dir, name, text);
   }
 
   private String[] secagg(String address, Path update, String... extra) {
@@ -138,7 +108,7 @@ class CliSecAggTest {
     List<Future<SecAggReport>> runs = others(round, updates);
     double[] mine = update(7);
     updates.add(mine);
-    Result result = run(secagg(address, file("u.json", json(mine))));
+    CliRun result = CliRun.run(secagg(address, file("u.json", json(mine))));
     assertEquals(0, result.code, result.err);
     assertEquals("", result.err);
     String[] lines = result.out.trim().split("\n");
@@ -170,8 +140,8 @@ class CliSecAggTest {
     String address = start(fake);
     List<double[]> updates = new ArrayList<>();
     List<Future<SecAggReport>> runs = others(round, updates);
-    Result result =
-        run(secagg(address, file("u.json", json(update(7))), "--drop-after-share-keys"));
+    CliRun result =
+        CliRun.run(secagg(address, file("u.json", json(update(7))), "--drop-after-share-keys"));
     assertEquals(0, result.code, result.err);
     assertEquals("{\"round\": 1, \"dropped\": true}\n", result.out);
     assertTrue(round.member("client-7").commitment != null);
@@ -205,7 +175,7 @@ class CliSecAggTest {
           round.fail("only 1 client(s) advertised keys, the round needs 3");
           return null;
         });
-    Result result = run(secagg(address, file("u.json", json(update(1)))));
+    CliRun result = CliRun.run(secagg(address, file("u.json", json(update(1)))));
     assertEquals(3, result.code, result.err);
     assertEquals("round failed: only 1 client(s) advertised keys, the round needs 3\n", result.err);
     assertEquals("", result.out);
@@ -219,11 +189,11 @@ class CliSecAggTest {
     fake.advertise =
         (request, call) -> { throw FakeEdge.refuse(Status.ALREADY_EXISTS, "a public key another client already advertised"); };
     String address = start(fake);
-    Result result = run(secagg(address, file("u.json", json(update(1)))));
+    CliRun result = CliRun.run(secagg(address, file("u.json", json(update(1)))));
     assertEquals(2, result.code, result.err);
     assertEquals("refused: duplicate: a public key another client already advertised\n", result.err);
 
-    Result forged = run(secagg(address, file("u.json", json(update(1))), "--token", "x"));
+    CliRun forged = CliRun.run(secagg(address, file("u.json", json(update(1))), "--token", "x"));
     assertEquals(1, forged.code); // --token given twice
     assertTrue(forged.err.contains("--token given twice"), forged.err);
   }
@@ -233,22 +203,22 @@ class CliSecAggTest {
     FakeEdge fake = new FakeEdge();
     fake.roundInfo = (request, call) -> FakeEdge.round(1, "open", 0, 2).build();
     String address = start(fake);
-    Result multi = run(secagg(address, file("u.json", "[0, 0, 0, 0]")));
+    CliRun multi = CliRun.run(secagg(address, file("u.json", "[0, 0, 0, 0]")));
     assertEquals(1, multi.code);
     assertEquals(
         "error: the job is shared among 2 servers; secagg needs a single-server job (use the"
             + " aggregate command)\n",
         multi.err);
     fake.roundInfo = (request, call) -> FakeEdge.round(1, "open", 0, 1).build();
-    Result length = run(secagg(address, file("w.json", "[0, 0, 0]")));
+    CliRun length = CliRun.run(secagg(address, file("w.json", "[0, 0, 0]")));
     assertEquals(1, length.code);
     assertEquals("error: the update has 3 values; round 1 expects 4\n", length.err);
-    Result nan = run(secagg(address, file("n.txt", "0\nNaN\n0\n0\n")));
+    CliRun nan = CliRun.run(secagg(address, file("n.txt", "0\nNaN\n0\n0\n")));
     assertEquals(1, nan.code);
     assertEquals("error: the update x contains NaN or infinity\n", nan.err);
     assertEquals(0, fake.secAggCalls.get()); // nothing was sent
     fake.roundInfo = (request, call) -> FakeEdge.round(1, "finished", 0, 1).build();
-    Result finished = run(secagg(address, file("u.json", "[0, 0, 0, 0]")));
+    CliRun finished = CliRun.run(secagg(address, file("u.json", "[0, 0, 0, 0]")));
     assertEquals(1, finished.code);
     assertEquals("error: the job is finished; no round after 0 will open\n", finished.err);
   }
@@ -256,17 +226,17 @@ class CliSecAggTest {
   @Test
   void usageErrorsExitWith1() throws IOException {
     Path u = file("u.json", "[0]");
-    Result two = run("secagg", "--server", "127.0.0.1:1,127.0.0.1:2", "--plaintext", "--client-id", "c",
+    CliRun two = CliRun.run("secagg", "--server", "127.0.0.1:1,127.0.0.1:2", "--plaintext", "--client-id", "c",
         "--token", "t", "--update", u.toString());
     assertEquals(1, two.code);
     assertTrue(two.err.startsWith("error: --server takes one H:P"), two.err);
-    Result servers = run("secagg", "--servers", "127.0.0.1:1", "--update", u.toString());
+    CliRun servers = CliRun.run("secagg", "--servers", "127.0.0.1:1", "--update", u.toString());
     assertEquals(1, servers.code);
     assertTrue(servers.err.startsWith("error: unknown option '--servers'"), servers.err);
-    Result drop = run("aggregate", "--drop-after-share-keys");
+    CliRun drop = CliRun.run("aggregate", "--drop-after-share-keys");
     assertEquals(1, drop.code);
     assertTrue(drop.err.startsWith("error: unknown option '--drop-after-share-keys'"), drop.err);
-    Result usage = run("--help");
+    CliRun usage = CliRun.run("--help");
     assertTrue(usage.err.contains("secagg    --server H:P [--identity party-0] AUTH --update FILE"), usage.err);
   }
 }

@@ -9,11 +9,7 @@ import crypten_lite.v1.EdgeOuterClass.InferReply;
 import crypten_lite.v1.EdgeOuterClass.InferRequest;
 import io.grpc.Server;
 import io.grpc.Status;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -31,18 +27,6 @@ class CliTest {
   @TempDir Path dir;
   private final List<FakeEdge> fakes = new ArrayList<>();
   private final List<Server> servers = new ArrayList<>();
-
-  private static final class Result {
-    final int code;
-    final String out;
-    final String err;
-
-    Result(int code, String out, String err) {
-      this.code = code;
-      this.out = out;
-      this.err = err;
-    }
-  }
 
   @BeforeEach
   void start() throws IOException {
@@ -88,21 +72,7 @@ class CliTest {
   }
 
   private Path file(String name, String text) throws IOException {
-    Path path = dir.resolve(name);
-    Files.write(path, text.getBytes(StandardCharsets.UTF_8));
-    return path;
-  }
-
-  private static Result run(String... args) {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int code =
-        Cli.run(
-            args,
-            new PrintStream(out, true, StandardCharsets.UTF_8),
-            new PrintStream(err, true, StandardCharsets.UTF_8));
-    return new Result(
-        code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    return CliRun.file(dir, name, text);
   }
 
   private String[] aggregate(String token, Path update, String... extra) {
@@ -119,7 +89,7 @@ class CliTest {
 
   @Test
   void aggregatePrintsOneJsonLine() throws IOException {
-    Result result = run(aggregate(TOKEN, file("u.json", "[0.5, -0.25, 1.5, 0]")));
+    CliRun result = CliRun.run(aggregate(TOKEN, file("u.json", "[0.5, -0.25, 1.5, 0]")));
     assertEquals(0, result.code, result.err);
     assertEquals("", result.err);
     String[] lines = result.out.trim().split("\n");
@@ -144,13 +114,13 @@ class CliTest {
     int at = list.indexOf("--token");
     list.set(at, "--token-file");
     list.set(at + 1, token.toString());
-    Result result = run(list.toArray(new String[0]));
+    CliRun result = CliRun.run(list.toArray(new String[0]));
     assertEquals(0, result.code, result.err);
   }
 
   @Test
   void refusalsPassThroughWithExitCode2() throws IOException {
-    Result forged = run(aggregate("v2.4102444800.ffffffff", file("u.json", "[0, 0, 0, 0]")));
+    CliRun forged = CliRun.run(aggregate("v2.4102444800.ffffffff", file("u.json", "[0, 0, 0, 0]")));
     assertEquals(2, forged.code);
     assertEquals(
         "refused: unauthenticated: invalid client token (wrong client or job, expired, or forged)\n",
@@ -158,32 +128,32 @@ class CliTest {
     assertEquals("", forged.out);
     assertFalse(forged.err.contains("ffffffff"));
 
-    Result wrong = run(aggregate(TOKEN, file("w.json", "[0, 0, 0, 0, 0]")));
+    CliRun wrong = CliRun.run(aggregate(TOKEN, file("w.json", "[0, 0, 0, 0, 0]")));
     assertEquals(2, wrong.code);
     assertEquals("refused: invalid: num_elements is 5, this job expects 4\n", wrong.err);
   }
 
   @Test
   void otherErrorsExitWith1() throws IOException {
-    Result nan = run(aggregate(TOKEN, file("n.txt", "0\nNaN\n0\n0\n")));
+    CliRun nan = CliRun.run(aggregate(TOKEN, file("n.txt", "0\nNaN\n0\n0\n")));
     assertEquals(1, nan.code);
     assertEquals("error: the update x contains NaN or infinity\n", nan.err);
 
-    Result missing = run(aggregate(TOKEN, dir.resolve("absent.json")));
+    CliRun missing = CliRun.run(aggregate(TOKEN, dir.resolve("absent.json")));
     assertEquals(1, missing.code);
     assertTrue(missing.err.startsWith("error: cannot read "), missing.err);
 
-    Result twice = run(aggregate(TOKEN, file("u.json", "[0, 0, 0, 0]"), "--after", "2"));
+    CliRun twice = CliRun.run(aggregate(TOKEN, file("u.json", "[0, 0, 0, 0]"), "--after", "2"));
     assertEquals(1, twice.code);
     assertTrue(twice.err.contains("--after given twice"), twice.err);
 
-    Result usage = run();
+    CliRun usage = CliRun.run();
     assertEquals(1, usage.code);
     assertTrue(usage.err.startsWith("usage:"));
-    assertEquals(1, run("aggregate", "--bogus", "1").code);
-    assertEquals(1, run("launch").code);
-    Result both =
-        run(
+    assertEquals(1, CliRun.run("aggregate", "--bogus", "1").code);
+    assertEquals(1, CliRun.run("launch").code);
+    CliRun both =
+        CliRun.run(
             "infer", "--servers", serverList(), "--plaintext", "--ca", "x", "--model", "m",
             "--shape", "1", "--input", file("x.json", "[1]").toString());
     assertEquals(1, both.code);
@@ -196,15 +166,15 @@ class CliTest {
       int index = i;
       fakes.get(i).roundInfo = (request, call) -> FakeEdge.round(2, "finished", index, 2).build();
     }
-    Result result = run(aggregate(TOKEN, file("u.json", "[0, 0, 0, 0]")));
+    CliRun result = CliRun.run(aggregate(TOKEN, file("u.json", "[0, 0, 0, 0]")));
     assertEquals(1, result.code);
     assertEquals("error: the job is finished; no round after 1 will open\n", result.err);
   }
 
   @Test
   void inferPrintsTheDecodedOutput() throws IOException {
-    Result result =
-        run(
+    CliRun result =
+        CliRun.run(
             "infer", "--servers", serverList(), "--plaintext", "--client-id", "client-7",
             "--token", TOKEN, "--model", "mlp", "--shape", "1,3",
             "--input", file("x.json", "[0.5, -1.25, 3]").toString(), "--frac-bits", "16");
