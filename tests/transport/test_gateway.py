@@ -31,8 +31,6 @@ from crypten_lite.transport.grpc import (
     client_of_identity,
     issue_token,
     load_identity,
-    write_client_certs,
-    write_job_certs,
 )
 from crypten_lite.transport.grpc.channels import open_link
 from crypten_lite.transport.grpc.edge_stub import EdgeStub
@@ -82,23 +80,6 @@ class Recorder:
         else:
             share = query.vector
         return InferenceShare(query.query_id, query.shape, query.frac_bits, share)
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory):
-    out = tmp_path_factory.mktemp("certs")
-    ranks = write_job_certs(out, 2)
-    ca = ((out / "ca.pem").read_bytes(), (out / "ca.key").read_bytes())
-    clients = write_client_certs(out, 8, ca=ca)
-    return ranks, clients
-
-
-@pytest.fixture
-def server(certs):
-    ranks, _ = certs
-    comm = GrpcCommunicator(0, 2, session_id="gw", tls=load_identity(ranks[0]), timeout_s=5)
-    yield comm
-    comm.abort("test over")
 
 
 def _stub(comm, paths, identity="party-0") -> EdgeStub:

@@ -33,12 +33,7 @@ from crypten_lite.edge.secagg_messages import (
 )
 from crypten_lite.edge.shamir import SHARE_SIZE
 from crypten_lite.errors import CommunicationError, PeerTimeoutError
-from crypten_lite.transport.grpc import (
-    GrpcCommunicator,
-    load_identity,
-    write_client_certs,
-    write_job_certs,
-)
+from crypten_lite.transport.grpc import load_identity
 from crypten_lite.transport.grpc.edge_stub import EdgeStub
 from crypten_lite.transport.grpc.secagg_wire import (
     encode_advertise,
@@ -131,21 +126,6 @@ class Aggregation:
         raise AssertionError("not reached")
 
 
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory):
-    out = tmp_path_factory.mktemp("certs")
-    ranks = write_job_certs(out, 2)
-    ca = ((out / "ca.pem").read_bytes(), (out / "ca.key").read_bytes())
-    clients = write_client_certs(out, 3, ca=ca)
-    return ranks, clients
-
-
-@pytest.fixture
-def server(certs):
-    ranks, _ = certs
-    comm = GrpcCommunicator(0, 2, session_id="sa", tls=load_identity(ranks[0]), timeout_s=5)
-    yield comm
-    comm.abort("test over")
 
 
 def _stub(comm, paths) -> EdgeStub:
