@@ -390,7 +390,7 @@ class SecAggClient:
         return self.report(final.stage)
 
     def _received(self) -> int:
-        return int(getattr(self.link, "received_bytes", 0))
+        return self.link.received_bytes
 
     def report(self, stage: SecAggStage) -> SecAggReport:
         """What this round cost so far."""
