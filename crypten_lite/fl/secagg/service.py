@@ -342,7 +342,8 @@ class SecAggService:
         except UnmaskError as err:
             rnd.fail(str(err))
             raise self._aborted(rnd, str(err)) from None
-        survivors = rnd.in_set(SecAggStage.MASKED_INPUT)
+        sets = [rnd.in_set(stage) for stage in WORKING_STAGES]  # U1..U4
+        survivors = sets[2]
         aggregate = np.asarray(
             self._decode(total, self.config.quant, self.config.ring_bits), dtype=np.float64
         )
@@ -352,8 +353,7 @@ class SecAggService:
             rnd.fail(reason)
             raise self._aborted(rnd, reason)
         rnd.complete()
-        sets = [rnd.in_set(stage) for stage in WORKING_STAGES]
-        self._expected = max(len(sets[2]), self.config.min_clients)  # those still in
+        self._expected = max(len(survivors), self.config.min_clients)  # those still in
         dropped = {
             stage.value: tuple(sorted({p.client_id for p in before} - {p.client_id for p in after}))
             for stage, before, after in zip(
@@ -361,18 +361,18 @@ class SecAggService:
             )
         }
         complaints = tuple(
-            (p.client_id, rnd.by_index[v].client_id) for p in sets[2] for v in p.complaints
+            (p.client_id, rnd.by_index[v].client_id) for p in survivors for v in p.complaints
         )
         item = self.config.ring_bits // 8
         return SecAggRoundResult(
             round=rnd.round,
-            clients=rnd.ids(sets[2]),
+            clients=rnd.ids(survivors),
             dropped=dropped,
             excluded=rnd.pruned,
             complaints=complaints,
             aggregate=aggregate,
             clipped=clipped,
-            payload_bytes={p.client_id: self.config.num_elements * item for p in sets[2]},
+            payload_bytes={p.client_id: self.config.num_elements * item for p in survivors},
             stage_s=stage_s or {},
             server_cpu_s=rnd.cpu_s + time.thread_time() - cpu,
             collect_s=collected - start,
