@@ -39,41 +39,34 @@ def split_limbs(a):
     return out.reshape((3,) + tuple(np.shape(a)))
 
 
-cdef void _accumulate(uint64_t* acc, const double* prod, Py_ssize_t n, int shift, bint first) noexcept nogil:
-    cdef Py_ssize_t i
-    if first:
-        for i in range(n):
-            acc[i] = (<uint64_t><int64_t>prod[i]) << shift
-    else:
-        for i in range(n):
-            acc[i] += (<uint64_t><int64_t>prod[i]) << shift
-
-
-def combine_limbs(products):
-    """Sum of exact float64 limb products ``P[i, j] << (offset_i + offset_j)`` mod 2^64."""
-    if not products:
-        raise ValueError("combine_limbs needs at least one product")
-    shape = None
-    out = None
-    cdef cnp.ndarray[double, ndim=1, mode="c"] prod
-    cdef uint64_t* acc = NULL
-    cdef Py_ssize_t n = 0
-    cdef bint first = True
-    cdef int shift
-    for (i, j), p in products.items():
-        p = np.asarray(p)
-        if shape is None:
-            shape = p.shape
-            out = np.empty(shape, dtype=np.uint64)
-            acc = <uint64_t*> cnp.PyArray_DATA(out)
-            n = out.size
-        elif p.shape != shape:
+def combine_limbs(p00, p11, p_sum, p02, p20):
+    """``P00 + (Ps - P00 - P11) 2^22 + (P02 + P20) 2^43 + P11 2^44 mod 2^64`` from the five
+    exact limb GEMMs, in one pass."""
+    shape = np.shape(p00)
+    for p in (p11, p_sum, p02, p20):
+        if np.shape(p) != shape:
             raise ValueError("combine_limbs: products differ in shape")
-        prod = np.ascontiguousarray(p, dtype=np.float64).reshape(-1)
-        shift = _OFFSETS[i] + _OFFSETS[j]
-        with nogil:
-            _accumulate(acc, <const double*> cnp.PyArray_DATA(prod), n, shift, first)
-        first = False
+    cdef cnp.ndarray[double, ndim=1, mode="c"] q00 = np.ascontiguousarray(p00, dtype=np.float64).reshape(-1)
+    cdef cnp.ndarray[double, ndim=1, mode="c"] q11 = np.ascontiguousarray(p11, dtype=np.float64).reshape(-1)
+    cdef cnp.ndarray[double, ndim=1, mode="c"] qs = np.ascontiguousarray(p_sum, dtype=np.float64).reshape(-1)
+    cdef cnp.ndarray[double, ndim=1, mode="c"] q02 = np.ascontiguousarray(p02, dtype=np.float64).reshape(-1)
+    cdef cnp.ndarray[double, ndim=1, mode="c"] q20 = np.ascontiguousarray(p20, dtype=np.float64).reshape(-1)
+    out = np.empty(shape, dtype=np.uint64)
+    cdef uint64_t* acc = <uint64_t*> cnp.PyArray_DATA(out)
+    cdef const double* d00 = <const double*> cnp.PyArray_DATA(q00)
+    cdef const double* d11 = <const double*> cnp.PyArray_DATA(q11)
+    cdef const double* ds = <const double*> cnp.PyArray_DATA(qs)
+    cdef const double* d02 = <const double*> cnp.PyArray_DATA(q02)
+    cdef const double* d20 = <const double*> cnp.PyArray_DATA(q20)
+    cdef Py_ssize_t i, n = out.size
+    cdef uint64_t t0, t11, t1, t2
+    with nogil:
+        for i in range(n):
+            t0 = <uint64_t><int64_t>d00[i]
+            t11 = <uint64_t><int64_t>d11[i]
+            t1 = <uint64_t><int64_t>ds[i] - t0 - t11
+            t2 = <uint64_t><int64_t>d02[i] + <uint64_t><int64_t>d20[i]
+            acc[i] = t0 + (t1 << _OFFSETS[1]) + (t2 << _OFFSETS[2]) + (t11 << (2 * _OFFSETS[1]))
     return out
 
 

@@ -13,20 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from crypten_lite.ring._ring_np import LIMB_OFFSETS, MAX_EXACT_INNER, im2col
+from crypten_lite.ring._ring_np import MAX_EXACT_INNER, im2col
 
-__all__ = ["LIMB_PAIRS", "RingKernels", "conv_nd", "limb_matmul", "matmul"]
+__all__ = ["GEMMS_PER_CHUNK", "RingKernels", "conv_nd", "limb_matmul", "matmul"]
 
 U64 = npt.NDArray[np.uint64]
 F64 = npt.NDArray[np.float64]
 
-#: Limb pairs (i, j) whose combined offset is below 64; the rest vanish mod 2^64.
-LIMB_PAIRS: tuple[tuple[int, int], ...] = tuple(
-    (i, j)
-    for i in range(len(LIMB_OFFSETS))
-    for j in range(len(LIMB_OFFSETS))
-    if LIMB_OFFSETS[i] + LIMB_OFFSETS[j] < 64
-)
+#: Float64 GEMMs per exact chunk of a ring matmul (see ``_ring_np``: Karatsuba's middle term).
+GEMMS_PER_CHUNK = 5
 
 
 @dataclass(frozen=True)
@@ -36,7 +31,7 @@ class RingKernels:
 
     name: str
     split_limbs: Callable[[U64], F64]
-    combine_limbs: Callable[[dict[tuple[int, int], F64]], U64]
+    combine_limbs: Callable[[F64, F64, F64, F64, F64], U64]
     bits_unpack: Callable[[U64], npt.NDArray[np.uint8]]
     gather_bits: Callable[[U64, npt.NDArray[np.int64]], npt.NDArray[np.uint8]]
     scatter_bits: Callable[[npt.NDArray[np.uint8], int, npt.NDArray[np.int64]], U64]
@@ -54,19 +49,26 @@ def _slice_inner(limbs: F64, start: int, stop: int, *, left: bool) -> F64:
 def limb_matmul(kernels: RingKernels, a_limbs: F64, b_limbs: F64) -> U64:
     """``a @ b mod 2^64`` from limb stacks ``(3, *a.shape)`` and ``(3, *b.shape)``.
 
-    Uses 6 float64 GEMMs per chunk of at most ``MAX_EXACT_INNER`` inner elements.
+    Uses ``GEMMS_PER_CHUNK`` (5) float64 GEMMs per chunk of at most ``MAX_EXACT_INNER`` inner
+    elements (equal chunks): ``a0 b0``, ``a1 b1``, ``(a0 + a1)(b0 + b1)``, ``a0 b2``, ``a2 b0``.
     """
     inner = a_limbs.shape[-1]
     total: U64 | None = None
-    chunked = inner > MAX_EXACT_INNER
-    for start in range(0, max(inner, 1), MAX_EXACT_INNER):
-        stop = min(start + MAX_EXACT_INNER, inner)
-        a_part = _slice_inner(a_limbs, start, stop, left=True) if chunked else a_limbs
-        b_part = _slice_inner(b_limbs, start, stop, left=False) if chunked else b_limbs
-        products = {(i, j): np.matmul(a_part[i], b_part[j]) for i, j in LIMB_PAIRS}
-        part = kernels.combine_limbs(products)
+    chunks = max(1, -(-inner // MAX_EXACT_INNER))
+    size = max(1, -(-inner // chunks))  # equal chunks, each at most MAX_EXACT_INNER
+    for start in range(0, max(inner, 1), size):
+        stop = min(start + size, inner)
+        a = _slice_inner(a_limbs, start, stop, left=True) if chunks > 1 else a_limbs
+        b = _slice_inner(b_limbs, start, stop, left=False) if chunks > 1 else b_limbs
+        part = kernels.combine_limbs(
+            np.matmul(a[0], b[0]),
+            np.matmul(a[1], b[1]),
+            np.matmul(np.add(a[0], a[1]), np.add(b[0], b[1])),
+            np.matmul(a[0], b[2]),
+            np.matmul(a[2], b[0]),
+        )
         if total is None:
-            total = np.array(part, dtype=np.uint64)
+            total = part  # a new array of the kernels'
         else:
             np.add(total, part, out=total)
     return total  # type: ignore[return-value]  # the loop runs at least once

@@ -5,10 +5,15 @@ Every array is ``np.uint64``; unsigned wrap-around *is* reduction mod 2^64. The 
 :mod:`crypten_lite.ring.api`.
 
 Fast matmul: each operand is split into three *balanced* (signed) limbs at bit offsets
-0, 22 and 43 (widths 22, 21, 21), so every limb lies in [-2^21, 2^21). A product of two limbs
-is below 2^42 in magnitude, hence a sum of up to 2^11 of them is an integer below 2^53 and is
-computed exactly by a float64 GEMM (BLAS), in any summation order. Only the six limb pairs whose
-offset is below 64 matter mod 2^64. Longer inner dimensions are cut into chunks of 2048.
+0, 22 and 43 (widths 22, 21, 21), so ``|l0| <= 2^21`` and ``|l1|, |l2| <= 2^20``. Mod 2^64 only
+the limb products at offsets below 64 matter: ``a0 b0`` (0), ``a0 b1 + a1 b0`` (22),
+``a0 b2 + a2 b0`` (43) and ``a1 b1`` (44). Five float64 GEMMs give them, Karatsuba's trick
+saving the sixth: ``P00 = a0 b0``, ``P11 = a1 b1``, ``Ps = (a0 + a1)(b0 + b1)``,
+``P02 = a0 b2``, ``P20 = a2 b0``, and ``a0 b1 + a1 b0 = Ps - P00 - P11`` in int64 (wrapping)
+arithmetic. Exactness: a float64 GEMM is exact, in any summation order, while every partial
+sum is an integer of magnitude at most 2^53. The largest term is ``(a0 + a1)(b0 + b1)``,
+``(3 * 2^20)^2 = 9 * 2^40``, so an inner dimension of up to ``MAX_EXACT_INNER`` = 910
+(``910 * 9 * 2^40 < 2^53``) is exact; longer ones are cut into equal chunks no longer than that.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ F64 = npt.NDArray[np.float64]
 
 LIMB_OFFSETS: tuple[int, int, int] = (0, 22, 43)
 _LIMB_WIDTHS: tuple[int, int, int] = (22, 21, 21)
-MAX_EXACT_INNER = 2048  # K * 2^42 <= 2^53
+MAX_EXACT_INNER = 910  # K * (3 * 2^20)^2 <= 2^53
 
 
 def split_limbs(a: U64) -> F64:
@@ -54,19 +59,26 @@ def split_limbs(a: U64) -> F64:
     return out.reshape(3, *a.shape)
 
 
-def combine_limbs(products: dict[tuple[int, int], F64]) -> U64:
-    """Sum exact float64 limb products ``P[i, j]`` shifted by their offsets, mod 2^64."""
-    if not products:
-        raise ValueError("combine_limbs needs at least one product")
-    acc: U64 | None = None
-    for (i, j), prod in products.items():
-        shift = np.uint64(LIMB_OFFSETS[i] + LIMB_OFFSETS[j])
-        term = np.left_shift(np.asarray(prod).astype(np.int64).view(np.uint64), shift)
-        if acc is None:
-            acc = np.array(term, dtype=np.uint64)  # a real array, also for 0-d results
-        else:
-            np.add(acc, term, out=acc)  # ufunc on arrays: wraps silently mod 2^64
-    return acc  # type: ignore[return-value]
+def combine_limbs(p00: F64, p11: F64, p_sum: F64, p02: F64, p20: F64) -> U64:
+    """``a @ b mod 2^64`` from the five exact limb GEMMs (module docstring):
+    ``P00 + (Ps - P00 - P11) 2^22 + (P02 + P20) 2^43 + P11 2^44``, wrapping."""
+    t0, t11 = _as_uint(p00), _as_uint(p11)
+    t1 = _as_uint(p_sum)
+    np.subtract(t1, t0, out=t1)
+    np.subtract(t1, t11, out=t1)
+    t2 = _as_uint(p02)
+    np.add(t2, _as_uint(p20), out=t2)
+    out = t0
+    np.add(out, np.left_shift(t1, np.uint64(LIMB_OFFSETS[1]), out=t1), out=out)
+    np.add(out, np.left_shift(t2, np.uint64(LIMB_OFFSETS[2]), out=t2), out=out)
+    np.add(out, np.left_shift(t11, np.uint64(2 * LIMB_OFFSETS[1]), out=t11), out=out)
+    return out
+
+
+def _as_uint(product: F64) -> U64:
+    """An exact float64 GEMM result as a new uint64 array (two's complement of the integer;
+    a real array, also for 0-d results)."""
+    return np.asarray(product, dtype=np.float64).astype(np.int64).view(np.uint64)
 
 
 def arshift(a: U64, bits: int) -> U64:

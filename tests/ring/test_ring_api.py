@@ -8,7 +8,7 @@ import pytest
 from crypten_lite import ring
 from crypten_lite.errors import CryptenLiteError, RingDTypeError, RingShapeError
 from crypten_lite.ring import _gemm
-from crypten_lite.ring.backend import active_kernels
+from crypten_lite.ring.backend import active_kernels, kernels_for
 from tests.helpers import RING_EDGES, random_u64
 from tests.ring import oracles
 
@@ -45,12 +45,40 @@ def test_matmul_shapes_large_enough_for_the_limb_path(rng, shape_a, shape_b):
 
 @pytest.mark.parametrize(("shape_a", "shape_b"), [((3, 5000), (5000, 2)), ((5000,), (5000,))])
 def test_limb_matmul_long_inner_dimension_is_chunked_exactly(rng, shape_a, shape_b):
-    # 5000 > 2048: three exact chunks, worst-case limb magnitudes in the left operand.
+    # 5000 > 910: six exact chunks, worst-case limb magnitudes in the left operand.
     a = np.full(shape_a, 2**63 + 2**21 + 2**42, dtype=np.uint64)
     b = random_u64(rng, shape_b)
     kernels = active_kernels()
     got = _gemm.limb_matmul(kernels, kernels.split_limbs(a), kernels.split_limbs(b))
     np.testing.assert_array_equal(got, oracles.matmul_uint64(a, b))
+
+
+def near_extreme_limbs(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Values whose balanced limbs sit just above their most negative ends (-2^21, -2^20,
+    -2^20) with random low bits, so the limb GEMMs' sums need every bit of float64."""
+    l0 = -(2**21) + rng.integers(0, 64, shape)
+    l1 = -(2**20) + rng.integers(0, 64, shape)
+    l2 = rng.integers(-(2**20), 2**20, shape)
+    total = l0.astype(np.uint64) + (l1.astype(np.uint64) << np.uint64(22))
+    return total + (l2.astype(np.uint64) << np.uint64(43))
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+def test_limb_matmul_is_exact_at_the_float64_bound(backend, rng):
+    # The Karatsuba product (a0 + a1)(b0 + b1) is the largest: up to (3 * 2^20)^2 per term,
+    # so 910 terms stay below 2^53; a full chunk and a chunked 2048 (as one chunk of 2048
+    # this fails: the sums round).
+    if backend == "cython" and not ring.compiled_available():
+        pytest.skip("compiled backend not built")
+    kernels = kernels_for(backend)
+    assert _gemm.MAX_EXACT_INNER * 9 * 2**40 <= 2**53 < (_gemm.MAX_EXACT_INNER + 1) * 9 * 2**40
+    for inner in (_gemm.MAX_EXACT_INNER, 2048):
+        a = near_extreme_limbs(rng, (4, inner))
+        limbs = kernels.split_limbs(a)
+        assert np.all(limbs[0] <= -(2**21) + 63) and np.all(limbs[1] <= -(2**20) + 63)
+        for b in (near_extreme_limbs(rng, (inner, 3)), np.full((inner, 3), 2**63 - 1, np.uint64)):
+            got = _gemm.limb_matmul(kernels, limbs, kernels.split_limbs(b))
+            np.testing.assert_array_equal(got, oracles.matmul_uint64(a, b))
 
 
 def test_limb_matmul_small_and_batched_shapes(rng):
