@@ -305,3 +305,13 @@ def test_the_standard_health_service_reports_serving_then_a_clean_goodbye(tmp_pa
     finally:
         link.close()
         comm.abort("teardown")
+
+
+def test_both_ends_accept_large_http2_frames():
+    # One streamed chunk crosses in a few frames instead of 16 KiB ones; the value must be a
+    # valid SETTINGS_MAX_FRAME_SIZE (RFC 9113 section 4.2), or gRPC would clamp it silently.
+    options = GrpcOptions()
+    for listed in (options.channel_options("party-1"), options.server_options()):
+        sizes = [value for key, value in listed if key == "grpc.http2.max_frame_size"]
+        assert len(sizes) == 1
+        assert isinstance(sizes[0], int) and options.chunk_bytes <= sizes[0] <= 2**24 - 1
