@@ -8,7 +8,9 @@ separate virtual environment::
     python -m venv /tmp/cvenv
     /tmp/cvenv/bin/pip install torch==2.13.0 omegaconf onnx pandas pyyaml scipy future
     /tmp/cvenv/bin/pip install --no-deps crypten==0.4.1   # its metadata pins "sklearn"
-    /tmp/cvenv/bin/python benchmarks/crypten_reference.py 2 TTP out.json
+    /tmp/cvenv/bin/python benchmarks/crypten_reference.py 2 TTP out.json [mul,matmul,conv2d]
+
+(the optional last argument keeps the rows whose names start with one of its prefixes).
 
 ``TTP`` is CrypTen's trusted third party (its secure-dealer setting, a process of its own, as
 our dealer), ``TFP`` its insecure local generation. Parties are processes talking gloo over
@@ -35,7 +37,16 @@ def _cases(torch: Any) -> dict[str, Case]:
         return torch.rand(*shape, dtype=torch.float64).float() * (high - low) + low
 
     return {
+        "mul 1e5": (lambda: (uniform(-4, 4, 10**5), uniform(-4, 4, 10**5)), lambda x, y: x * y),
         "mul 1e6": (lambda: (uniform(-4, 4, 10**6), uniform(-4, 4, 10**6)), lambda x, y: x * y),
+        "matmul 256": (
+            lambda: (uniform(-1, 1, 256, 256), uniform(-1, 1, 256, 256)),
+            lambda x, y: x.matmul(y),
+        ),
+        "conv2d [32,6,14,14]*[16,6,5,5]": (
+            lambda: (uniform(-1, 1, 32, 6, 14, 14), uniform(-0.2, 0.2, 16, 6, 5, 5)),
+            lambda x, w: x.conv2d(w),
+        ),
         "matmul 1024": (
             lambda: (uniform(-1, 1, 1024, 1024), uniform(-1, 1, 1024, 1024)),
             lambda x, y: x.matmul(y),
@@ -49,7 +60,7 @@ def _cases(torch: Any) -> dict[str, Case]:
     }
 
 
-def _job(out: str) -> None:
+def _job(out: str, only: str) -> None:
     import crypten
     import crypten.communicator as comm
     import torch
@@ -59,6 +70,8 @@ def _job(out: str) -> None:
     world = comm.get().get_world_size()
     medians: dict[str, float] = {}
     for name, (make, fn) in _cases(torch).items():
+        if only and not name.startswith(tuple(only.split(","))):
+            continue
         a, b = make()
         x = crypten.cryptensor(a, src=0)
         y = None if b is None else crypten.cryptensor(b, src=1 % world)
@@ -76,6 +89,7 @@ def _job(out: str) -> None:
 
 def main(argv: list[str]) -> None:
     world, provider, out = int(argv[0]), argv[1], argv[2]
+    only = argv[3] if len(argv) > 3 else ""
     stub = types.ModuleType("torch.onnx._internal.registration")
     stub.registry = None  # type: ignore[attr-defined]
     sys.modules.setdefault("torch.onnx._internal.registration", stub)
@@ -83,7 +97,7 @@ def main(argv: list[str]) -> None:
     from crypten.mpc.context import run_multiprocess
 
     crypten.cfg.mpc.provider = provider
-    run_multiprocess(world)(_job)(out)
+    run_multiprocess(world)(_job)(out, only)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@
 * ``online`` rows beside ``dealer`` rows: the linear ops (mul 1e5/1e6, matmul 256/1024, the
   LeNet-style conv2d) in process and over gRPC with mutual TLS, 2 and 3 parties, with the
   dealer online and served from stores (no dealer rank). Same measuring code as ``ops``.
+  Each row carries CrypTen's time for the same case measured on this machine
+  (``crypten_ttp_ms``, from ``results/crypten-reference-linear-*p-TTP.json``) and the
+  speed-up over it (``x_crypten``).
 """
 
 from __future__ import annotations
@@ -56,6 +59,35 @@ def _plain_conv(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     from crypten_lite.tensor import plain
 
     return plain.conv2d(a, w, (1, 1), (0, 0), (1, 1), 1)
+
+
+#: CrypTen 0.4.1 measured on this machine (its trusted third party, gloo without TLS; see
+#: ``benchmarks/crypten_reference.py``), per party count: the like-for-like reference row.
+_CRYPTEN_MEASURED = Path(__file__).parent / "results" / "crypten-reference-linear-{world}p-TTP.json"
+
+
+def _crypten_key(case: OpCase) -> str:
+    """The row name ``crypten_reference.py`` uses for ``case``."""
+    if case.name == "conv2d":
+        x, w = case.params["x"], case.params["w"]
+        return f"conv2d [{','.join(map(str, x))}]*[{','.join(map(str, w))}]"
+    n = int(case.params["n"])
+    size = f"1e{len(str(n)) - 1}" if case.name == "mul" and str(n).strip("0") == "1" else str(n)
+    return f"{case.name} {size}"
+
+
+def with_crypten(row: BenchRecord, case: OpCase, world: int) -> BenchRecord:
+    """``row`` with CrypTen's measured time for the same case (``crypten_ttp_ms``) and our
+    speed-up over it (``x_crypten``, CrypTen time / ours) where the reference has the row."""
+    path = Path(str(_CRYPTEN_MEASURED).format(world=world))
+    if not path.exists():
+        return row
+    seconds = json.loads(path.read_text())["seconds"].get(_crypten_key(case))
+    if seconds is None:
+        return row
+    speedup = seconds / max(row.wall_s_median, 1e-12)
+    extra = {**row.extra, "crypten_ttp_ms": round(seconds * 1e3, 1), "x_crypten": round(speedup, 2)}
+    return dataclasses.replace(row, extra=extra)
 
 
 def _plan(case: OpCase, world: int, reps: int) -> Plan:
@@ -137,8 +169,9 @@ def run(reps: int, quick: bool) -> list[BenchRecord]:
     rows = _generation_rows(quick) + _store_size_rows(quick)
     for case in cases(quick):
         for world in (2, 3):
-            dealer = suite_ops.measure(case, world, reps, "TrustedDealer", SUITE)
-            online = _online_inprocess(case, world, reps)
+            dealer = with_crypten(suite_ops.measure(case, world, reps, "TrustedDealer", SUITE),
+                                  case, world)
+            online = with_crypten(_online_inprocess(case, world, reps), case, world)
             ratio = online.wall_s_median / max(dealer.wall_s_median, 1e-12)
             rows += [dealer, dataclasses.replace(
                 online, extra={**online.extra, "vs_dealer_online": round(ratio, 3)})]
@@ -194,8 +227,12 @@ def run_grpc(reps: int, quick: bool) -> list[BenchRecord]:
             generation_s = time.perf_counter() - start
             online = _launch_all(world, reps, quick, Path(tmp) / "s")
         for case, d, o in zip(all_cases, dealer, online, strict=True):
-            drow = suite_ops.record_of(case, d, world, reps, "TrustedDealer", "grpc-mtls", SUITE)
-            orow = suite_ops.record_of(case, o, world, reps, "OfflineStore", "grpc-mtls", SUITE)
+            drow = with_crypten(
+                suite_ops.record_of(case, d, world, reps, "TrustedDealer", "grpc-mtls", SUITE),
+                case, world)
+            orow = with_crypten(
+                suite_ops.record_of(case, o, world, reps, "OfflineStore", "grpc-mtls", SUITE),
+                case, world)
             ratio = orow.wall_s_median / max(drow.wall_s_median, 1e-12)
             rows += [drow, dataclasses.replace(
                 orow, name=f"{case.name}-online",

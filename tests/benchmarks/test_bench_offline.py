@@ -26,3 +26,23 @@ def test_quick_offline_suite(tmp_path):
             assert online[key]["max_abs_err"] < 1e-3
     sizes = [r for r in records if r["name"] == "store-size"]
     assert all(r["extra"]["store_MB_all_parties"] > 0 for r in sizes)
+
+
+def test_full_size_rows_carry_crypten_measured_here():
+    # The full-size linear cases match the rows of the committed CrypTen reference (2 and 3
+    # parties); a row gets CrypTen's time and the speed-up over it, quick sizes get neither.
+    from benchmarks import suite_offline
+    from benchmarks.record import BenchRecord, Timing
+
+    for world in (2, 3):
+        for case in suite_offline.cases(quick=False):
+            row = BenchRecord.from_timing(
+                "offline", case.name, Timing(0.05, 0.04, 3), params={}, parties=world,
+                transport="grpc-mtls")
+            got = suite_offline.with_crypten(row, case, world)
+            assert got.extra["crypten_ttp_ms"] > 0
+            assert got.extra["x_crypten"] == round(got.extra["crypten_ttp_ms"] / 50, 2)
+    for case in suite_offline.cases(quick=True):
+        row = BenchRecord.from_timing(
+            "offline", case.name, Timing(0.05, 0.04, 3), params={}, parties=2, transport="x")
+        assert "x_crypten" not in suite_offline.with_crypten(row, case, 2).extra
