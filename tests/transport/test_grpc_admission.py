@@ -23,7 +23,7 @@ from crypten_lite.transport.grpc.edge_stub import EdgeStub
 from crypten_lite.transport.grpc.gateway import EdgeGateway
 from crypten_lite.transport.grpc.options import EDGE_SERVICE, PARTY_SERVICE
 from crypten_lite.transport.grpc.tls import write_client_certs, write_job_certs
-from crypten_lite.transport.grpc.wire import BufferPool, Header, encode_frames
+from crypten_lite.transport.grpc.wire import Header, encode_frames
 from tests.transport.test_gateway import NONCE, Recorder
 from tests.transport.test_grpc_support import run_threads
 
@@ -135,7 +135,7 @@ def test_idle_client_streams_do_not_starve_health_hello_or_party_streams(job):
 
 
 def _frames(source: int, tag: int, array: np.ndarray, session: str = "S") -> list[bytes]:
-    _, frames = encode_frames(Header(session, source, 0, tag), array, 1 << 18, BufferPool())
+    _, frames = encode_frames(Header(session, source, 0, tag), array, 1 << 18)
     return list(frames)
 
 

@@ -27,7 +27,7 @@ from crypten_lite.transport.grpc.channels import open_link
 from crypten_lite.transport.grpc.executor import DaemonExecutor
 from crypten_lite.transport.grpc.options import PARTY_SERVICE
 from crypten_lite.transport.grpc.tls import write_job_certs
-from crypten_lite.transport.grpc.wire import BufferPool, Header, encode_frames
+from crypten_lite.transport.grpc.wire import Header, encode_frames
 from tests.transport.test_grpc_support import make_comms, run_threads
 
 
@@ -158,9 +158,7 @@ def _raw_stream(comm: GrpcCommunicator, frames: list[bytes], tls, source: int = 
 
 def _frame(session="S", source=1, destination=0, tag=0, array=None, **fields) -> bytes:
     if array is not None:
-        _, frames = encode_frames(
-            Header(session, source, destination, tag), array, 1 << 20, BufferPool()
-        )
+        _, frames = encode_frames(Header(session, source, destination, tag), array, 1 << 20)
         return next(frames)
     fields.setdefault("chunk_count", 1)
     env = party_pb2.Envelope(

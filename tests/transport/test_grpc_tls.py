@@ -22,7 +22,7 @@ from crypten_lite.transport.grpc.tls import (
     rank_of_identity,
     write_job_certs,
 )
-from crypten_lite.transport.grpc.wire import BufferPool, Header, encode_frames
+from crypten_lite.transport.grpc.wire import Header, encode_frames
 from tests.transport.test_grpc_support import run_threads
 
 
@@ -112,7 +112,7 @@ def test_a_party_claiming_another_partys_rank_is_refused_and_logged(tmp_path, ca
     impostor: TlsIdentity = load_identity(certs[2])  # a valid party-2 certificate ...
     try:
         link = open_link(0, 3, f"127.0.0.1:{server.port}", impostor, GrpcOptions())
-        _, frames = encode_frames(Header("S", 1, 0, 0), np.ones(3), 1 << 20, BufferPool())
+        _, frames = encode_frames(Header("S", 1, 0, 0), np.ones(3), 1 << 20)
         with caplog.at_level(logging.WARNING, logger="crypten_lite.transport.grpc"):
             with pytest.raises(grpc.RpcError) as info:  # ... sending as party 1
                 link.transfer(frames, timeout=3)

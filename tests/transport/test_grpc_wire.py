@@ -22,7 +22,6 @@ from crypten_lite.transport.grpc.mailbox import Mailbox
 from crypten_lite.transport.grpc.wire import (
     WIRE_DTYPES,
     Assembler,
-    BufferPool,
     Header,
     decode_frame,
     encode_frames,
@@ -32,7 +31,7 @@ HEADER = Header("s1", 0, 1, 7)
 
 
 def _roundtrip(array: np.ndarray, chunk: int = 1 << 20, limit: int = 1 << 30) -> np.ndarray:
-    count, frames = encode_frames(HEADER, array, chunk, BufferPool())
+    count, frames = encode_frames(HEADER, array, chunk)
     assembler = None
     seen = 0
     for frame in frames:
@@ -60,7 +59,7 @@ def test_every_allowed_dtype_and_shape_round_trips(dtype, shape, rng):
 
 def test_large_arrays_are_chunked_and_reassembled(rng):
     array = rng.integers(0, 2**64, size=(300, 1000), dtype=np.uint64)  # 2.4 MB
-    count, _ = encode_frames(HEADER, array, 1 << 18, BufferPool())
+    count, _ = encode_frames(HEADER, array, 1 << 18)
     assert count == -(-array.nbytes // (1 << 18))
     np.testing.assert_array_equal(_roundtrip(array, chunk=1 << 18), array)
 
@@ -68,7 +67,7 @@ def test_large_arrays_are_chunked_and_reassembled(rng):
 def test_sender_may_reuse_its_array_after_encoding(rng):
     array = rng.integers(0, 2**64, size=100_000, dtype=np.uint64)
     expected = array.copy()
-    _, frames = encode_frames(HEADER, array, 1 << 18, BufferPool())
+    _, frames = encode_frames(HEADER, array, 1 << 18)
     array[:] = 0  # mutate after "send", before the frames are built
     header, payload = decode_frame(next(frames))
     assembler = Assembler(header, 1 << 30)
@@ -119,7 +118,7 @@ def test_frames_agree_with_the_generated_protobuf_code(session, src, tag, shape,
 
 def test_generated_parser_reads_our_frames(rng):
     array = rng.integers(0, 2**64, size=10, dtype=np.uint64)
-    _, frames = encode_frames(Header("job", 2, 0, 99), array, 1 << 20, BufferPool())
+    _, frames = encode_frames(Header("job", 2, 0, 99), array, 1 << 20)
     env = party_pb2.Envelope.FromString(next(frames))
     assert (env.session_id, env.source, env.destination, env.tag) == ("job", 2, 0, 99)
     assert (env.dtype, list(env.shape), env.chunk_count) == ("<u8", [10], 1)

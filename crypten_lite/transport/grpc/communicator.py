@@ -59,7 +59,7 @@ from crypten_lite.transport.grpc.servicer import (
     add_party_service,
 )
 from crypten_lite.transport.grpc.tls import TlsIdentity
-from crypten_lite.transport.grpc.wire import BufferPool, Header, encode_frames
+from crypten_lite.transport.grpc.wire import Header, encode_frames
 
 __all__ = ["GrpcCommunicator"]
 
@@ -116,7 +116,6 @@ class GrpcCommunicator(Communicator):
         self._health = HealthServicer()
         self._links: dict[int, PeerLink] = {}
         self._outboxes: dict[int, Outbox] = {}
-        self._pool = BufferPool()
         self._cond = threading.Condition()
         self._closing = threading.Event()
         self._closed = False
@@ -282,7 +281,7 @@ class GrpcCommunicator(Communicator):
                 f"{rank_label(dst, self.world_size)}: it already finished"
             )
         header = Header(self.session_id, self.rank, dst, seq)
-        _, frames = encode_frames(header, payload, self.options.chunk_bytes, self._pool)
+        _, frames = encode_frames(header, payload, self.options.chunk_bytes)
         self._outboxes[dst].post(frames)
 
     def _stream_ended(self, peer: int, future: grpc.Future) -> None:

@@ -2,8 +2,8 @@
 
 Measured on loopback, a message on an open stream costs about a third of a unary call
 (0.2 ms vs 0.6 ms round trip), and large tensors stream at the speed of gRPC itself. Messages
-are queued as lazily built frame iterators; gRPC's request thread pulls them in order. There
-are no per-message acknowledgements (they cost a thread hop per message on both sides):
+are queued as iterators over their encoded frames; gRPC's request thread pulls them in
+order. There are no per-message acknowledgements (they cost a thread hop per message on both sides):
 closing the stream makes the receiver answer once it has stored everything, and a stream that
 breaks completes the call's future with the error — that is how a lost peer is noticed at once.
 """
