@@ -4,14 +4,18 @@
 handlers, no protobuf, no framing of ours) in a second process, with certificates from
 ``write_job_certs``, and measures 1 MiB and 4 MiB messages: a client stream (after a 32-message
 warm-up; rate = bytes / time until the server's answer) and a ping-pong (one message, a 1-byte
-reply). Compare with ``crypten-lite-bench transport`` (``throughput-stream`` / ``throughput``),
-which runs the same patterns through ``GrpcCommunicator``.
+reply). For the stream it also reports the CPU time per MB of each process (all threads): the
+sender's and the receiver's share of the cost of moving bytes, the floor under any protocol
+whose time is its traffic. Compare with ``crypten-lite-bench transport``
+(``throughput-stream`` / ``throughput``), which runs the same patterns through
+``GrpcCommunicator``.
 """
 
 from __future__ import annotations
 
 import os
 import queue
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,11 +36,17 @@ _OPTIONS = [
 ]
 
 
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _serve(certs: Path) -> None:
     def sink(requests: Iterator[bytes], context: Any) -> bytes:
+        start = _cpu_s()
         for _ in requests:
             pass
-        return b"ok"
+        return f"{_cpu_s() - start:.6f}".encode()  # the receiving process's CPU seconds
 
     def echo(requests: Iterator[bytes], context: Any) -> Iterator[bytes]:
         for _ in requests:
@@ -62,7 +72,7 @@ def _serve(certs: Path) -> None:
     server.wait_for_termination()
 
 
-def _measure(certs: Path, port: int, mib: int) -> tuple[float, float]:
+def _measure(certs: Path, port: int, mib: int) -> tuple[float, float, float, float]:
     credentials = grpc.ssl_channel_credentials(
         (certs / "ca.pem").read_bytes(),
         (certs / "party-1.key").read_bytes(),
@@ -76,9 +86,12 @@ def _measure(certs: Path, port: int, mib: int) -> tuple[float, float]:
         data = os.urandom(mib << 20)
         count = max(16, 256 // mib)
         sink(iter([data] * 32))  # warm-up
-        start = time.perf_counter()
-        sink(iter([data] * count))
-        stream_rate = count * len(data) / (time.perf_counter() - start) / 1e9
+        start, cpu = time.perf_counter(), _cpu_s()
+        receiver_cpu = float(sink(iter([data] * count)))
+        megabytes = count * len(data) / 1e6
+        stream_rate = megabytes / (time.perf_counter() - start) / 1e3
+        sender_ms_per_mb = (_cpu_s() - cpu) / megabytes * 1e3
+        receiver_ms_per_mb = receiver_cpu / megabytes * 1e3
         outgoing: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
 
         def requests() -> Iterator[bytes]:
@@ -93,7 +106,8 @@ def _measure(certs: Path, port: int, mib: int) -> tuple[float, float]:
             next(replies)
             samples.append(time.perf_counter() - start)
         outgoing.put(None)
-        return stream_rate, len(data) / statistics.median(samples[5:]) / 1e9
+        ping = len(data) / statistics.median(samples[5:]) / 1e9
+        return stream_rate, ping, sender_ms_per_mb, receiver_ms_per_mb
 
 
 def main(argv: list[str]) -> None:
@@ -112,10 +126,11 @@ def main(argv: list[str]) -> None:
             port = int(server.stdout.readline())
             for mib in (1, 4):
                 for _ in range(repeats):
-                    stream, ping = _measure(certs, port, mib)
+                    stream, ping, sender, receiver = _measure(certs, port, mib)
                     print(
                         f"raw grpcio mTLS {mib} MiB: stream {stream:.3f} GB/s, "
-                        f"ping-pong {ping:.3f} GB/s"
+                        f"ping-pong {ping:.3f} GB/s, CPU per MB: sender {sender:.2f} ms, "
+                        f"receiver {receiver:.2f} ms"
                     )
         finally:
             server.kill()
