@@ -17,7 +17,9 @@ _EXTENSIONS = [
     Extension(
         "crypten_lite.ring._ring_cy",
         ["csrc_cython/_ring_cy.pyx"],
-        depends=["csrc_cython/word_program.h", "csrc_cython/bit_stream.h"],
+        depends=[
+            "csrc_cython/word_program.h", "csrc_cython/bit_stream.h", "csrc_cython/ring_gemm.h"
+        ],
         include_dirs=[np.get_include(), "csrc_cython"],
         extra_compile_args=_COMPILE_ARGS,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],

@@ -2,7 +2,8 @@
 """Compiled twin of ``crypten_lite.ring._ring_np``: same functions, same results bit for bit.
 
 Only kernels where a fused loop measurably beats numpy live here: limb splitting and
-recombination around the float64 GEMMs (8x and 3x faster at 1024x1024) and bit decomposition.
+recombination around the float64 GEMMs (8x and 3x faster at 1024x1024), bit decomposition,
+and, on CPUs with AVX-512, an exact uint64 GEMM (``ring_gemm.h``) that replaces the limb GEMMs.
 The arithmetic shift and bit packing stay numpy in both backends (one pass already, as fast).
 """
 
@@ -67,6 +68,38 @@ def combine_limbs(p00, p11, p_sum, p02, p20):
             t1 = <uint64_t><int64_t>ds[i] - t0 - t11
             t2 = <uint64_t><int64_t>d02[i] + <uint64_t><int64_t>d20[i]
             acc[i] = t0 + (t1 << _OFFSETS[1]) + (t2 << _OFFSETS[2]) + (t11 << (2 * _OFFSETS[1]))
+    return out
+
+
+cdef extern from "ring_gemm.h":
+    int rg_gemm_available() noexcept nogil
+    int rg_gemm(int64_t m, int64_t n, int64_t k, const uint64_t* a, const uint64_t* b,
+                uint64_t* c) noexcept nogil
+
+
+def native_gemm_available():
+    """Whether the AVX-512 uint64 GEMM can run here (this build and this CPU)."""
+    return bool(rg_gemm_available())
+
+
+def native_gemm(a, b):
+    """``a @ b mod 2^64`` for 2-D uint64 ``a`` (m, k) and ``b`` (k, n), exact, without the GIL."""
+    cdef cnp.ndarray[uint64_t, ndim=2, mode="c"] left = np.ascontiguousarray(a, dtype=np.uint64)
+    cdef cnp.ndarray[uint64_t, ndim=2, mode="c"] right = np.ascontiguousarray(b, dtype=np.uint64)
+    if left.shape[1] != right.shape[0]:
+        raise ValueError(f"native_gemm: inner dimensions differ ({left.shape[1]} vs {right.shape[0]})")
+    cdef int64_t m = left.shape[0], k = left.shape[1], n = right.shape[1]
+    out = np.empty((m, n), dtype=np.uint64)
+    cdef uint64_t* c = <uint64_t*> cnp.PyArray_DATA(out)
+    cdef const uint64_t* pa = <const uint64_t*> cnp.PyArray_DATA(left)
+    cdef const uint64_t* pb = <const uint64_t*> cnp.PyArray_DATA(right)
+    cdef int status
+    with nogil:
+        status = rg_gemm(m, n, k, pa, pb, c)
+    if status == -1:
+        raise MemoryError("native_gemm: cannot allocate its packing buffers")
+    if status != 0:
+        raise RuntimeError("native_gemm: the AVX-512 kernel is not available on this CPU")
     return out
 
 

@@ -18,6 +18,8 @@ sum is an integer of magnitude at most 2^53. The largest term is ``(a0 + a1)(b0 
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 import numpy.typing as npt
 
@@ -39,6 +41,7 @@ __all__ = [
 
 U64 = npt.NDArray[np.uint64]
 F64 = npt.NDArray[np.float64]
+_Element = TypeVar("_Element", np.float64, np.uint64)
 
 LIMB_OFFSETS: tuple[int, int, int] = (0, 22, 43)
 _LIMB_WIDTHS: tuple[int, int, int] = (22, 21, 21)
@@ -110,26 +113,27 @@ def bits_pack(bits: npt.NDArray[np.uint8]) -> U64:
 
 
 def im2col(
-    x_limbs: F64,
+    x_limbs: npt.NDArray[_Element],
     kernel: tuple[int, ...],
     stride: tuple[int, ...],
     padding: tuple[int, ...],
     dilation: tuple[int, ...],
     groups: int,
-) -> tuple[F64, tuple[int, ...]]:
-    """Unfold limb stacks ``(3, N, C, *spatial)`` for a grouped convolution.
+) -> tuple[npt.NDArray[_Element], tuple[int, ...]]:
+    """Unfold limb stacks ``(L, N, C, *spatial)`` for a grouped convolution (``L`` = 3 limbs,
+    or 1 for ring elements unfolded as they are).
 
-    Returns ``cols`` of shape ``(3, groups, (C / groups) * prod(kernel), N * prod(out))`` and
+    Returns ``cols`` of shape ``(L, groups, (C / groups) * prod(kernel), N * prod(out))`` and
     the output spatial shape.
     """
-    dims = len(kernel)
+    dims: int = len(kernel)
     padded = np.pad(x_limbs, [(0, 0)] * 3 + [(p, p) for p in padding])
     limbs, n, c = padded.shape[:3]
-    out_spatial = tuple(
+    out_spatial: tuple[int, ...] = tuple(
         (padded.shape[3 + i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1
         for i in range(dims)
     )
-    base = padded.strides
+    base: tuple[int, ...] = padded.strides
     windows = np.lib.stride_tricks.as_strided(
         padded,
         shape=(limbs, n, c, *out_spatial, *kernel),

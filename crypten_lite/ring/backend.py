@@ -96,6 +96,7 @@ def _compiled_kernels() -> RingKernels | None:
         gather_bits=module.gather_bits,
         scatter_bits=module.scatter_bits,
         run_program=module.run_program,
+        native_gemm=module.native_gemm if module.native_gemm_available() else None,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -117,3 +119,58 @@ def test_bit_gather_and_scatter_agree_on_ascending_positions(words, positions):
     np.testing.assert_array_equal(stream, _ring_np.gather_bits(words, pos))
     back = cy.scatter_bits(stream, words.size, pos)
     np.testing.assert_array_equal(back, words & np.uint64(sum(1 << p for p in positions)))
+
+
+native = pytest.mark.skipif(
+    not cy.native_gemm_available(), reason="no AVX-512 on this CPU: the limb GEMMs serve"
+)
+
+
+@native
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 19), st.integers(0, 40), st.integers(0, 35), st.data())
+def test_native_gemm_is_the_exact_ring_product(m, k, n, data):
+    a = data.draw(hnp.arrays(np.uint64, (m, k), elements=EDGE_OR_ANY))
+    b = data.draw(hnp.arrays(np.uint64, (k, n), elements=EDGE_OR_ANY))
+    np.testing.assert_array_equal(cy.native_gemm(a, b), np.matmul(a, b))
+
+
+@native
+@pytest.mark.parametrize(
+    ("m", "k", "n"),
+    # register tiles (8 x 16), k blocks (256) and n blocks (512), each on and off a boundary
+    [(8, 256, 16), (9, 257, 17), (1, 513, 1030), (17, 1000, 513), (33, 3, 1), (7, 600, 40)],
+)
+def test_native_gemm_blocking_edges(m, k, n):
+    rng = np.random.default_rng(m * k + n)
+    a = rng.integers(0, 2**64, (m, k), dtype=np.uint64)
+    b = rng.integers(0, 2**64, (k, n), dtype=np.uint64)
+    np.testing.assert_array_equal(cy.native_gemm(a, b), np.matmul(a, b))
+    np.testing.assert_array_equal(cy.native_gemm(a.T.copy().T, b), np.matmul(a, b))
+
+
+@native
+def test_native_gemm_refuses_mismatched_operands():
+    with pytest.raises(ValueError, match="inner dimensions differ"):
+        cy.native_gemm(np.zeros((2, 3), np.uint64), np.zeros((4, 2), np.uint64))
+
+
+@pytest.mark.parametrize(
+    ("shape_a", "shape_b"),
+    [((40, 60), (60, 50)), ((70,), (70, 64)), ((64, 70), (70,)), ((2, 1, 64, 64), (3, 64, 64))],
+)
+def test_the_native_and_the_limb_paths_agree(shape_a, shape_b):
+    # The compiled table with and without its native GEMM, and the numpy table: one answer.
+    rng = np.random.default_rng(len(shape_a) * 10 + len(shape_b))
+    a = rng.integers(0, 2**64, shape_a, dtype=np.uint64)
+    b = rng.integers(0, 2**64, shape_b, dtype=np.uint64)
+    want = np.matmul(a, b)
+    compiled = kernels_for("cython")
+    tables = (compiled, dataclasses.replace(compiled, native_gemm=None), kernels_for("numpy"))
+    for kernels in tables:
+        np.testing.assert_array_equal(_gemm.matmul(kernels, a, b), want)
+    x = rng.integers(0, 2**64, (2, 4, 9, 8), dtype=np.uint64)
+    w = rng.integers(0, 2**64, (6, 2, 3, 3), dtype=np.uint64)
+    convs = [_gemm.conv_nd(k, x, w, (2, 1), (1, 0), (1, 2), 2) for k in tables]
+    np.testing.assert_array_equal(convs[0], convs[2])
+    np.testing.assert_array_equal(convs[1], convs[2])
