@@ -176,7 +176,8 @@ def from_signed(a: npt.ArrayLike) -> U64:
 def matmul(a: U64, b: U64) -> U64:
     """Matrix product mod 2^64 with numpy ``matmul`` semantics (1-D, 2-D, batched).
 
-    Exact: float64 BLAS on balanced 22/21/21-bit limbs, 6 GEMMs per 2048-long inner chunk.
+    Exact: the compiled uint64 GEMM where the CPU has AVX-512, else float64 BLAS on balanced
+    22/21/21-bit limbs, 5 GEMMs per inner chunk of at most 910 (see ``ring._gemm``).
     """
     _require_u64("a", a)
     _require_u64("b", b)
