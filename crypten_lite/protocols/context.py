@@ -52,8 +52,9 @@ def _open_scattered(ctx: ProtocolContext, kind: str, flat: U64) -> None:
     """Bandwidth-optimal opening for N >= 3 parties (reduce-scatter, then all-gather; Patarasuk
     and Yuan, "Bandwidth optimal all-reduce algorithms", 2009): ``flat`` is cut into N
     parts; party j receives every share of part j and adds them up (round 1), then sends the
-    opened part j to every peer (round 2). Nothing is learnt beyond the opened value: round 1
-    hands party j shares of its part only, round 2 sends opened values.
+    opened part j to every peer (round 2). A party sees less than in an all-gather, which
+    hands it every share of everything: here only the shares of its own part, and opened
+    values.
 
     Cost: 2 rounds; ``2 (N-1)/N |flat|`` elements sent (and received) per party instead of
     ``(N-1) |flat|``.
@@ -111,7 +112,7 @@ def _open(ctx: ProtocolContext, kind: str, shares: list[U64]) -> list[U64]:
 
 
 def open_masked(ctx: ProtocolContext, *pairs: tuple[U64, U64]) -> list[U64]:
-    """Open ``x - r`` for every arithmetic pair ``(x, r)`` in ONE round; the differences are
+    """Open ``x - r`` for every arithmetic pair ``(x, r)`` in ONE opening; the differences are
     computed straight into the message buffer (no intermediate arrays).
 
     Cost: 1 round; ``(N-1) * sum(sizes)`` ring elements sent per party (N >= 3 and a large
@@ -128,7 +129,8 @@ def open_masked(ctx: ProtocolContext, *pairs: tuple[U64, U64]) -> list[U64]:
 
 
 def open_arith(ctx: ProtocolContext, *shares: U64) -> list[U64]:
-    """Reveal several arithmetic sharings to every party in ONE round (one message per peer).
+    """Reveal several arithmetic sharings to every party in ONE opening (one message per peer
+    per round).
 
     Cost: 1 round; ``(N-1) * sum(sizes)`` ring elements sent per party (N >= 3 and a large
     opening: 2 rounds, ``2 (N-1)/N * sum(sizes)``, see :func:`_open_scattered`).

@@ -78,7 +78,7 @@ def limb_matmul(kernels: RingKernels, a_limbs: F64, b_limbs: F64) -> U64:
             np.matmul(a[2], b[0]),
         )
         if total is None:
-            total = part  # a new array of the kernels'
+            total = part  # combine_limbs returns a fresh array
         else:
             np.add(total, part, out=total)
     return total  # type: ignore[return-value]  # the loop runs at least once
