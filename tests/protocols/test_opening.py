@@ -10,7 +10,7 @@ import crypten_lite as cl
 from crypten_lite.config import SessionConfig
 from crypten_lite.errors import CommunicationError
 from crypten_lite.protocols import context
-from crypten_lite.runtime.testing import run_parties
+from crypten_lite.runtime.testing import PartyFailure, run_parties
 from crypten_lite.sharing import share_from
 
 THRESHOLD = 64
@@ -113,3 +113,29 @@ def test_a_part_of_the_wrong_length_or_dtype_is_refused():
 def test_bad_thresholds_are_refused(bad):
     with pytest.raises(ValueError, match="scatter_open_elements"):
         SessionConfig(scatter_open_elements=bad)
+
+
+def test_a_peer_sending_a_short_part_is_refused_not_broadcast():
+    # Party 2 sends one element instead of its part in round 1: numpy would broadcast it
+    # into the receiver's part silently; the opening must refuse it and name the problem.
+    values = np.arange(3 * THRESHOLD, dtype=np.uint64)
+
+    def job(session):
+        v = values if session.rank == 0 else None
+        x = share_from(session.comm, session.zeros, v, 0, values.shape)
+        if session.rank == 2:
+            honest = session.comm.exchange
+
+            def short(sends, recv_from):
+                session.comm.exchange = honest  # only the first round lies
+                return honest({p: np.asarray(a)[:1] for p, a in sends.items()}, recv_from)
+
+            session.comm.exchange = short
+        return context.open_arith(session, x)
+
+    config = SessionConfig(scatter_open_elements=THRESHOLD, timeout_s=10)
+    with pytest.raises(PartyFailure) as failure:
+        run_parties(job, 3, config=config)
+    reason = "CommunicationError: scattered opening: expected 64 uint64 elements, got uint64"
+    refused = {r for r, text in failure.value.failures.items() if reason in text}
+    assert refused and refused <= {0, 1}  # the honest receivers name it; the rest abort
