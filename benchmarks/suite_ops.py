@@ -8,9 +8,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,6 +21,7 @@ import crypten_lite as cl
 from benchmarks.cases_approx import approx_cases
 from benchmarks.opcase import Array, OpCase
 from benchmarks.record import BenchRecord, Timing, time_call
+from crypten_lite.ring.backend import GEMM_THREADS_ENV
 from crypten_lite.runtime.testing import run_parties
 
 __all__ = ["PartyResult", "cases", "measure", "one_blas_thread", "record_of", "run", "run_case"]
@@ -182,13 +184,29 @@ def record_of(
 def one_blas_thread() -> contextlib.AbstractContextManager[object]:
     """One BLAS thread per party, as in CrypTen's reference runs ("1 thread each"): with the
     parties as threads of one process that means one BLAS thread overall (threadpoolctl, a
-    dev dependency; without it the BLAS default stays)."""
+    dev dependency; without it the BLAS default stays), and one thread per native ring GEMM
+    (``CRYPTEN_LITE_GEMM_THREADS=1``)."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(_env(GEMM_THREADS_ENV, "1"))
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
-        return contextlib.nullcontext()
-    limits: contextlib.AbstractContextManager[object] = threadpool_limits(limits=1, user_api="blas")
-    return limits
+        return stack
+    stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
+    return stack
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    saved = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
 
 
 def measure(

@@ -8,12 +8,23 @@ import platform
 import sys
 from typing import TextIO
 
-from crypten_lite.ring.backend import PURE_ENV_VAR, active_kernels, compiled_available
+from crypten_lite.ring.backend import (
+    PURE_ENV_VAR,
+    active_kernels,
+    compiled_available,
+    gemm_threads,
+)
 
 __all__ = ["config_report", "show_config"]
 
 _PACKAGES = ("numpy", "cryptography", "grpcio", "protobuf", "Cython")
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")
+_THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_CORETYPE",
+    "CRYPTEN_LITE_GEMM_THREADS",
+)
 
 
 def _version(package: str) -> str:
@@ -31,6 +42,11 @@ def config_report() -> dict[str, str]:
         "platform": platform.platform(),
         "ring backend": active_kernels().name,
         "compiled backend built": "yes" if compiled_available() else "no",
+        "native ring GEMM": (
+            f"yes (AVX-512, {gemm_threads()} threads)"
+            if active_kernels().native_gemm is not None
+            else "no (float64 limb GEMMs)"
+        ),
         PURE_ENV_VAR: os.environ.get(PURE_ENV_VAR, "(unset)"),
         "cpu count": str(os.cpu_count()),
     }

@@ -74,7 +74,7 @@ def combine_limbs(p00, p11, p_sum, p02, p20):
 cdef extern from "ring_gemm.h":
     int rg_gemm_available() noexcept nogil
     int rg_gemm(int64_t m, int64_t n, int64_t k, const uint64_t* a, const uint64_t* b,
-                uint64_t* c) noexcept nogil
+                uint64_t* c, int threads) noexcept nogil
 
 
 def native_gemm_available():
@@ -82,8 +82,11 @@ def native_gemm_available():
     return bool(rg_gemm_available())
 
 
-def native_gemm(a, b):
-    """``a @ b mod 2^64`` for 2-D uint64 ``a`` (m, k) and ``b`` (k, n), exact, without the GIL."""
+def native_gemm(a, b, int threads=1):
+    """``a @ b mod 2^64`` for 2-D uint64 ``a`` (m, k) and ``b`` (k, n), exact, without the GIL,
+    on up to ``threads`` threads (large products only; see ``ring_gemm.h``)."""
+    if threads < 1:
+        raise ValueError(f"native_gemm: threads must be positive, got {threads}")
     cdef cnp.ndarray[uint64_t, ndim=2, mode="c"] left = np.ascontiguousarray(a, dtype=np.uint64)
     cdef cnp.ndarray[uint64_t, ndim=2, mode="c"] right = np.ascontiguousarray(b, dtype=np.uint64)
     if left.shape[1] != right.shape[0]:
@@ -95,7 +98,7 @@ def native_gemm(a, b):
     cdef const uint64_t* pb = <const uint64_t*> cnp.PyArray_DATA(right)
     cdef int status
     with nogil:
-        status = rg_gemm(m, n, k, pa, pb, c)
+        status = rg_gemm(m, n, k, pa, pb, c, threads)
     if status == -1:
         raise MemoryError("native_gemm: cannot allocate its packing buffers")
     if status != 0:

@@ -7,18 +7,24 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+from collections.abc import Callable
 from types import ModuleType
 from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
 
 from crypten_lite.errors import BackendError
 from crypten_lite.ring import _ring_np
 from crypten_lite.ring._gemm import RingKernels
 
 __all__ = [
+    "GEMM_THREADS_ENV",
     "PURE_ENV_VAR",
     "active",
     "active_kernels",
     "compiled_available",
+    "gemm_threads",
     "kernels_for",
     "load_compiled",
     "pure_requested",
@@ -26,8 +32,11 @@ __all__ = [
 ]
 
 PURE_ENV_VAR = "CRYPTEN_LITE_PURE"
+#: Threads of one native GEMM (see :func:`gemm_threads`).
+GEMM_THREADS_ENV = "CRYPTEN_LITE_GEMM_THREADS"
 _MODULE = "crypten_lite.ring._ring_cy"
 K = TypeVar("K")
+U64 = npt.NDArray[np.uint64]
 
 
 def load_compiled(module: str) -> ModuleType | None:
@@ -96,8 +105,32 @@ def _compiled_kernels() -> RingKernels | None:
         gather_bits=module.gather_bits,
         scatter_bits=module.scatter_bits,
         run_program=module.run_program,
-        native_gemm=module.native_gemm if module.native_gemm_available() else None,
+        native_gemm=_threaded(module.native_gemm) if module.native_gemm_available() else None,
     )
+
+
+def gemm_threads() -> int:
+    """Threads for one native GEMM, read per call like BLAS reads its own: the first set of
+    ``CRYPTEN_LITE_GEMM_THREADS``, ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` (the launcher
+    sets the last two so that the ranks of a local job share the cores), else every core."""
+    for name in (GEMM_THREADS_ENV, "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            try:
+                threads = int(value.split(",")[0])
+            except ValueError:
+                raise BackendError(f"{name}={value!r} is not a thread count") from None
+            if threads < 1:
+                raise BackendError(f"{name}={value!r} is not a positive thread count")
+            return threads
+    return os.cpu_count() or 1
+
+
+def _threaded(gemm: Callable[[U64, U64, int], U64]) -> Callable[[U64, U64], U64]:
+    def native_gemm(a: U64, b: U64) -> U64:
+        return gemm(a, b, gemm_threads())
+
+    return native_gemm
 
 
 def kernels_for(name: str) -> RingKernels:

@@ -76,11 +76,11 @@ class LaunchOptions:
     clients, which authenticate by certificate). ``insecure_dealer`` must be set to use the
     ``InsecureLocalDealer`` provider (no security at all: tests and demos only).
     ``grpc``: transport options of the ranks (e.g. ``edge_max_concurrent_calls`` for many
-    edge clients). ``blas_threads``: BLAS/OpenMP threads per process; None shares this
-    machine's cores among the ranks (at least 1 each) unless the
-    environment already sets ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``/``MKL_NUM_THREADS``
-    (measured: 2 parties + dealer on 2 cores, matmul 1024 over gRPC 0.65 s with 1 thread per
-    rank against 0.88-0.99 s with every rank using both cores)."""
+    edge clients). ``blas_threads``: BLAS/OpenMP threads per process (the native ring GEMM
+    follows them too); None shares this machine's cores among the ranks (at least 1 each)
+    unless the environment already sets ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``/
+    ``MKL_NUM_THREADS`` (measured: 2 parties + dealer on 2 cores, matmul 1024 over gRPC
+    0.65 s with 1 thread per rank against 0.88-0.99 s with every rank using both cores)."""
 
     world_size: int
     timeout_s: float = 30.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -13,7 +14,13 @@ from hypothesis.extra import numpy as hnp
 from crypten_lite import ring
 from crypten_lite.errors import BackendError
 from crypten_lite.ring import _gemm, _ring_np
-from crypten_lite.ring.backend import PURE_ENV_VAR, active_kernels, kernels_for
+from crypten_lite.ring.backend import (
+    GEMM_THREADS_ENV,
+    PURE_ENV_VAR,
+    active_kernels,
+    gemm_threads,
+    kernels_for,
+)
 from tests.helpers import RING_EDGES
 
 cy = pytest.importorskip("crypten_lite.ring._ring_cy", reason="compiled backend not built")
@@ -174,3 +181,39 @@ def test_the_native_and_the_limb_paths_agree(shape_a, shape_b):
     convs = [_gemm.conv_nd(k, x, w, (2, 1), (1, 0), (1, 2), 2) for k in tables]
     np.testing.assert_array_equal(convs[0], convs[2])
     np.testing.assert_array_equal(convs[1], convs[2])
+
+
+@native
+@pytest.mark.parametrize(
+    ("m", "k", "n"),
+    # split by rows (m >= n) and by columns, with a ragged last block, and too small to split
+    [(200, 33, 70), (130, 5, 129), (70, 40, 900), (65, 9, 1030), (10, 10, 10)],
+)
+@pytest.mark.parametrize("threads", [2, 3, 64, 1000])
+def test_native_gemm_on_several_threads_is_the_same_product(m, k, n, threads):
+    rng = np.random.default_rng(m + k + n + threads)
+    a = rng.integers(0, 2**64, (m, k), dtype=np.uint64)
+    b = rng.integers(0, 2**64, (k, n), dtype=np.uint64)
+    np.testing.assert_array_equal(cy.native_gemm(a, b, threads), np.matmul(a, b))
+
+
+@native
+def test_native_gemm_refuses_a_thread_count_below_one():
+    with pytest.raises(ValueError, match="threads must be positive"):
+        cy.native_gemm(np.zeros((2, 2), np.uint64), np.zeros((2, 2), np.uint64), 0)
+
+
+def test_gemm_threads_follow_the_environment(monkeypatch):
+    for name in (GEMM_THREADS_ENV, "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    assert gemm_threads() == (os.cpu_count() or 1)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    assert gemm_threads() == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "2,1")  # OpenMP's nested form: the outer level
+    assert gemm_threads() == 2
+    monkeypatch.setenv(GEMM_THREADS_ENV, "1")
+    assert gemm_threads() == 1
+    for bad in ("0", "many", "-2"):
+        monkeypatch.setenv(GEMM_THREADS_ENV, bad)
+        with pytest.raises(BackendError, match=GEMM_THREADS_ENV):
+            gemm_threads()
