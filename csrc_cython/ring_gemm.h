@@ -10,19 +10,21 @@
  *
  * rg_gemm_available(): 1 when this build has the kernel and the CPU (and OS) support
  * AVX-512F/DQ. rg_gemm(): 0 on success, -1 if a packing buffer cannot be allocated, -2 if
- * the kernel is unavailable; C is left undefined on failure.
+ * the kernel is unavailable; C is left undefined on failure. Off x86-64 GCC/Clang (or with
+ * -DRG_PORTABLE_ONLY) neither intrinsics nor pthreads are used and both report "unavailable":
+ * the limb GEMMs serve.
  */
 #ifndef CRYPTEN_LITE_RING_GEMM_H
 #define CRYPTEN_LITE_RING_GEMM_H
 
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if !defined(RG_PORTABLE_ONLY) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define RG_HAVE_KERNEL 1
 #include <immintrin.h>
+#include <pthread.h>
 #else
 #define RG_HAVE_KERNEL 0
 #endif
@@ -135,6 +137,7 @@ static int rg_gemm_serial(int64_t m, int64_t n, int64_t k, const uint64_t *a, in
 #endif
 }
 
+#if RG_HAVE_KERNEL
 /* One thread's share: a block of rows (or of columns) of C. */
 typedef struct {
     int64_t m, n, k, lda, ldb, ldc;
@@ -190,5 +193,13 @@ static int rg_gemm(int64_t m, int64_t n, int64_t k, const uint64_t *a, const uin
     }
     return status;
 }
+
+#else
+static int rg_gemm(int64_t m, int64_t n, int64_t k, const uint64_t *a, const uint64_t *b,
+                   uint64_t *c, int threads) {
+    (void)m; (void)n; (void)k; (void)a; (void)b; (void)c; (void)threads;
+    return -2;
+}
+#endif
 
 #endif
