@@ -216,6 +216,19 @@ def _frame(session="S", source=1, destination=0, tag=0, array=None, **fields) ->
             grpc.StatusCode.RESOURCE_EXHAUSTED,
             "larger than max",
         ),
+        (
+            [
+                _frame(dtype="<u8", shape=[2], chunk_count=2, payload=b"\x00" * 8),
+                _frame(chunk_count=0),
+            ],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "an opening frame (chunk_count 0) must come first",
+        ),
+        (
+            [_frame(chunk_count=0, payload=b"\x01")],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "and carry no data",
+        ),
     ],
     ids=[
         "garbage",
@@ -228,6 +241,8 @@ def _frame(session="S", source=1, destination=0, tag=0, array=None, **fields) ->
         "shape",
         "truncated",
         "frame-limit",
+        "late-opening-frame",
+        "opening-frame-with-data",
     ],
 )
 def test_bad_streams_are_refused_and_the_server_keeps_serving(tmp_path, frames, code, text):
@@ -313,3 +328,27 @@ def test_both_ends_accept_large_http2_frames():
         sizes = [value for key, value in listed if key == "grpc.http2.max_frame_size"]
         assert len(sizes) == 1
         assert isinstance(sizes[0], int) and options.chunk_bytes <= sizes[0] <= 2**24 - 1
+
+
+def test_a_plaintext_stream_with_nothing_to_send_survives_the_first_frame_deadline():
+    # Without TLS a server knows a stream's sender only from its first frame and cancels a
+    # stream whose first frame does not come within request_timeout_s. Party 0 never asks
+    # the dealer for anything (its triples are seeded): its stream to the dealer opens with an
+    # announcing frame, so the job lives on after the deadline (before: "lost dealer").
+    options = GrpcOptions(request_timeout_s=1.0)
+    comms = make_comms(2, None, options=options)
+    try:
+        time.sleep(2.5)  # idle past the deadline on every stream
+        run_threads(
+            {
+                0: lambda: comms[0].exchange({1: np.arange(3, dtype=np.uint64)}, [1]),
+                1: lambda: comms[1].exchange({0: np.arange(3, dtype=np.uint64)}, [0]),
+                2: lambda: comms[2].send(0, np.ones(2, dtype=np.uint64)),
+            }
+        )
+        np.testing.assert_array_equal(comms[0].recv(2), np.ones(2, dtype=np.uint64))
+        for c in comms:
+            c.close()
+    finally:
+        for c in comms:
+            c.abort("teardown")

@@ -59,7 +59,7 @@ from crypten_lite.transport.grpc.servicer import (
     add_party_service,
 )
 from crypten_lite.transport.grpc.tls import TlsIdentity
-from crypten_lite.transport.grpc.wire import Header, encode_frames
+from crypten_lite.transport.grpc.wire import Header, encode_announce, encode_frames
 
 __all__ = ["GrpcCommunicator"]
 
@@ -193,6 +193,7 @@ class GrpcCommunicator(Communicator):
                 link,
                 self.options.stream_deadline_s,
                 lambda future, peer=peer: self._stream_ended(peer, future),  # type: ignore[misc]
+                encode_announce(self.session_id, self.rank, peer),
             )
 
     def _hello(self, link: PeerLink, timeout_s: float) -> None:

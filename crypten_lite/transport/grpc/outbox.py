@@ -24,9 +24,14 @@ class Outbox:
     """Queue of messages to one peer over one stream (see module docstring)."""
 
     def __init__(
-        self, link: PeerLink, deadline_s: float, on_end: Callable[[grpc.Future], None]
+        self,
+        link: PeerLink,
+        deadline_s: float,
+        on_end: Callable[[grpc.Future], None],
+        announce: bytes,
     ) -> None:
         self._queue: queue.SimpleQueue[Iterator[bytes] | None] = queue.SimpleQueue()
+        self._queue.put(iter((announce,)))  # the opening frame (``wire.encode_announce``)
         self.posted = 0
         self._future = link.transfer.future(self._frames(), timeout=deadline_s)
         self._future.add_done_callback(on_end)

@@ -215,6 +215,12 @@ class PartyServicer:
                         "(one chunk plus header)",
                     )
                 header, payload = decode_frame(frame)
+                announce = header.chunk_count == 0  # ``wire.encode_announce``
+                if announce and (first is not None or len(payload) or header.dtype or header.shape):
+                    raise _Refused(
+                        grpc.StatusCode.INVALID_ARGUMENT,
+                        "an opening frame (chunk_count 0) must come first and carry no data",
+                    )
                 if first is None:
                     self._check_envelope(context, header)
                     if claimed is None:
@@ -226,6 +232,8 @@ class PartyServicer:
                     first = header
                 else:
                     self._check_same_stream(first, header)
+                if announce:
+                    continue
                 if assembler is None:
                     assembler = Assembler(header, self._max_message_bytes)
                     if not box.admit(

@@ -31,6 +31,7 @@ __all__ = [
     "Header",
     "clean",
     "decode_frame",
+    "encode_announce",
     "encode_frames",
     "split_bytes_field",
     "wire_dtype",
@@ -117,6 +118,17 @@ def encode_frames(
         return b"".join((head, _PAYLOAD_KEY, _varint(piece.size), piece.data))
 
     return count, iter([frame(index) for index in range(count)])
+
+
+def encode_announce(session_id: str, source: int, destination: int) -> bytes:
+    """The opening frame of a stream: routing fields, ``chunk_count`` 0, no data. It names the
+    sender at once, so a receiver without TLS (which knows the sender only from a first frame,
+    and waits ``request_timeout_s`` for it) keeps a stream to a rank that has nothing to send
+    yet, such as a party that never asks the dealer for anything."""
+    envelope = party_pb2.Envelope(
+        session_id=session_id, source=source, destination=destination, chunk_count=0
+    )
+    return bytes(envelope.SerializeToString())
 
 
 def decode_frame(frame: bytes) -> tuple[party_pb2.Envelope, memoryview]:
