@@ -3,6 +3,7 @@ the dealer online and from stores, with the same traffic (no dealer bytes online
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from benchmarks.cli import main
@@ -42,6 +43,10 @@ def test_full_size_rows_carry_crypten_measured_here():
             got = suite_offline.with_crypten(row, case, world)
             assert got.extra["crypten_ttp_ms"] > 0
             assert got.extra["x_crypten"] == round(got.extra["crypten_ttp_ms"] / 50, 2)
+            assert "x_crypten_party0" not in got.extra  # no party 0 median on this row
+            row = dataclasses.replace(row, extra={"party0_ms": 40.0})
+            got = suite_offline.with_crypten(row, case, world)
+            assert got.extra["x_crypten_party0"] == round(got.extra["crypten_ttp_ms"] / 40, 2)
     for case in suite_offline.cases(quick=True):
         row = BenchRecord.from_timing(
             "offline", case.name, Timing(0.05, 0.04, 3), params={}, parties=2, transport="x")
