@@ -14,7 +14,8 @@ peer rank may hold **one** live ``Transfer`` stream; a second one is refused
 a fault, and replacing the first would lose its buffered messages). Unary calls (hello,
 notices, health checks) are served as streaming handlers that read their one request under
 ``GrpcOptions.request_timeout_s`` and hold a slot of a bounded :class:`Limiter`. Without TLS
-the rank is only known from the first frame, which must arrive within the same timeout.
+the rank is only known from the first frame, which must arrive within the same timeout; a
+sender opens every stream with an announcing frame (``wire.encode_announce``) for that.
 """
 
 from __future__ import annotations
