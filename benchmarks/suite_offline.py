@@ -76,15 +76,22 @@ def _crypten_key(case: OpCase) -> str:
     return f"{case.name} {size}"
 
 
+@functools.cache
+def _crypten_seconds(world: int) -> dict[str, float]:
+    """CrypTen's measured seconds per row name for ``world`` parties (read once), or {}."""
+    path = Path(str(_CRYPTEN_MEASURED).format(world=world))
+    if not path.exists():
+        return {}
+    seconds: dict[str, float] = json.loads(path.read_text())["seconds"]
+    return seconds
+
+
 def with_crypten(row: BenchRecord, case: OpCase, world: int) -> BenchRecord:
     """``row`` with CrypTen's measured time for the same case (``crypten_ttp_ms``) and our
     speed-up over it where the reference has the row: ``x_crypten`` against our row time (the
     slowest party per repetition, the stricter statistic) and ``x_crypten_party0`` against
     party 0's own median, the statistic CrypTen's reference uses."""
-    path = Path(str(_CRYPTEN_MEASURED).format(world=world))
-    if not path.exists():
-        return row
-    seconds = json.loads(path.read_text())["seconds"].get(_crypten_key(case))
+    seconds = _crypten_seconds(world).get(_crypten_key(case))
     if seconds is None:
         return row
     speedup = seconds / max(row.wall_s_median, 1e-12)

@@ -11,7 +11,7 @@ import functools
 import os
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -191,7 +191,7 @@ def one_blas_thread() -> contextlib.AbstractContextManager[object]:
     dev dependency; without it the BLAS default stays), and one thread per native ring GEMM
     (``CRYPTEN_LITE_GEMM_THREADS=1``)."""
     stack = contextlib.ExitStack()
-    stack.enter_context(_env(GEMM_THREADS_ENV, "1"))
+    stack.enter_context(environment({GEMM_THREADS_ENV: "1"}))
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
@@ -201,16 +201,18 @@ def one_blas_thread() -> contextlib.AbstractContextManager[object]:
 
 
 @contextlib.contextmanager
-def _env(name: str, value: str) -> Iterator[None]:
-    saved = os.environ.get(name)
-    os.environ[name] = value
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the block, then restore what was there before."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if saved is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def measure(

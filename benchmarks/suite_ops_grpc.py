@@ -8,9 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks import suite_models, suite_ops
@@ -35,20 +33,10 @@ with open(f"{out_dir}/ops-{session.rank}.json", "w") as f:
 """
 
 
-@contextlib.contextmanager
-def _one_blas_thread_per_process() -> Iterator[None]:
+def _one_blas_thread_per_process() -> contextlib.AbstractContextManager[None]:
     """Each launched rank runs BLAS on one thread (CrypTen's reference: 1 thread each)."""
     keys = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-    saved = {k: os.environ.get(k) for k in keys}
-    os.environ.update(dict.fromkeys(keys, "1"))
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    return suite_ops.environment(dict.fromkeys(keys, "1"))
 
 
 def _launch(

@@ -22,14 +22,10 @@ import numpy.typing as npt
 
 from crypten_lite.ring._ring_np import MAX_EXACT_INNER, im2col
 
-__all__ = ["GEMMS_PER_CHUNK", "RingKernels", "conv_nd", "limb_matmul", "matmul"]
+__all__ = ["RingKernels", "conv_nd", "limb_matmul", "matmul"]
 
 U64 = npt.NDArray[np.uint64]
 F64 = npt.NDArray[np.float64]
-
-#: Float64 GEMMs per exact chunk of a ring matmul (see ``_ring_np``: Karatsuba's middle term).
-GEMMS_PER_CHUNK = 5
-
 
 @dataclass(frozen=True)
 class RingKernels:
@@ -59,8 +55,9 @@ def _slice_inner(limbs: F64, start: int, stop: int, *, left: bool) -> F64:
 def limb_matmul(kernels: RingKernels, a_limbs: F64, b_limbs: F64) -> U64:
     """``a @ b mod 2^64`` from limb stacks ``(3, *a.shape)`` and ``(3, *b.shape)``.
 
-    Uses ``GEMMS_PER_CHUNK`` (5) float64 GEMMs per chunk of at most ``MAX_EXACT_INNER`` inner
-    elements (equal chunks): ``a0 b0``, ``a1 b1``, ``(a0 + a1)(b0 + b1)``, ``a0 b2``, ``a2 b0``.
+    Uses 5 float64 GEMMs per chunk of at most ``MAX_EXACT_INNER`` inner elements (equal
+    chunks): ``a0 b0``, ``a1 b1``, ``(a0 + a1)(b0 + b1)``, ``a0 b2``, ``a2 b0`` (Karatsuba's
+    middle term, see ``_ring_np``).
     """
     inner = a_limbs.shape[-1]
     total: U64 | None = None
@@ -141,42 +138,27 @@ def conv_nd(
     """Cross-correlation over the trailing ``len(stride)`` spatial axes, torch layout.
 
     ``x``: ``(N, C_in, *spatial)``; ``weight``: ``(C_out, C_in / groups, *kernel)``;
-    returns ``(N, C_out, *out_spatial)``. im2col on the limbs, then one batched GEMM per limb
-    pair with the groups as the batch axis.
+    returns ``(N, C_out, *out_spatial)``. im2col, then per group either the native GEMM on
+    the ring elements or the limb GEMMs (one batched GEMM per limb product, the groups as
+    the batch axis).
     """
     n, c_in = x.shape[:2]
     c_out = weight.shape[0]
     kernel = weight.shape[2:]
-    c_group = c_in // groups
+    shape = (groups, c_out // groups, (c_in // groups) * int(np.prod(kernel)))
+    out: U64
     if kernels.native_gemm is not None:
-        return _native_conv(kernels.native_gemm, x, weight, stride, padding, dilation, groups)
-    # cols: (3, groups, c_group * prod(kernel), n * prod(out_spatial))
-    cols, out_spatial = im2col(kernels.split_limbs(x), kernel, stride, padding, dilation, groups)
-    w_limbs = kernels.split_limbs(weight).reshape(
-        3, groups, c_out // groups, c_group * int(np.prod(kernel))
-    )
-    out = limb_matmul(kernels, w_limbs, cols)  # (groups, c_out/groups, n * prod(out_spatial))
-    out = out.reshape(c_out, n, *out_spatial)
-    return np.ascontiguousarray(np.moveaxis(out, 1, 0))
-
-
-def _native_conv(
-    gemm: Callable[[U64, U64], U64],
-    x: U64,
-    weight: U64,
-    stride: tuple[int, ...],
-    padding: tuple[int, ...],
-    dilation: tuple[int, ...],
-    groups: int,
-) -> U64:
-    """``conv_nd`` with an exact uint64 GEMM: im2col on the ring elements, one GEMM per group."""
-    n, c_in = x.shape[:2]
-    c_out = weight.shape[0]
-    kernel = weight.shape[2:]
-    cols, out_spatial = im2col(x[np.newaxis], kernel, stride, padding, dilation, groups)
-    w = weight.reshape(groups, c_out // groups, (c_in // groups) * int(np.prod(kernel)))
-    out = np.empty((groups, c_out // groups, cols.shape[-1]), dtype=np.uint64)
-    for g in range(groups):
-        out[g] = gemm(w[g], cols[0, g])
-    out = out.reshape(c_out, n, *out_spatial)
+        # cols: (1, groups, c_group * prod(kernel), n * prod(out_spatial))
+        cols, out_spatial = im2col(x[np.newaxis], kernel, stride, padding, dilation, groups)
+        w = weight.reshape(shape)
+        out = np.empty((groups, shape[1], cols.shape[-1]), dtype=np.uint64)
+        for g in range(groups):
+            out[g] = kernels.native_gemm(w[g], cols[0, g])
+    else:
+        cols_limbs, out_spatial = im2col(
+            kernels.split_limbs(x), kernel, stride, padding, dilation, groups
+        )
+        w_limbs = kernels.split_limbs(weight).reshape(3, *shape)
+        out = limb_matmul(kernels, w_limbs, cols_limbs)
+    out = out.reshape(c_out, n, *out_spatial)  # from (groups, c_out/groups, n * prod(out))
     return np.ascontiguousarray(np.moveaxis(out, 1, 0))

@@ -183,28 +183,34 @@ def decode_state_request(data: bytes) -> tuple[int, SecAggStage | None, float]:
     return int(request.round), known, request.wait_ms / 1000.0
 
 
+def _state_from(source: Any, stage: SecAggStage, failure: str) -> SecAggState:
+    """A checked :class:`SecAggState` from anything with its fields: the handler's state or a
+    parsed ``SecAggStateReply`` (the same checks on both ends)."""
+    return SecAggState(
+        round=_round(source.round),
+        stage=stage,
+        index=_integer(source.index, 0, _U32, "index"),
+        threshold=_integer(source.threshold, 0, _U32, "threshold"),
+        neighbours=tuple(
+            _neighbour(n.index, n.cipher_public, n.mask_public)
+            for n in _entries(source.neighbours, "neighbours")
+        ),
+        shared=_indices(source.shared, "shared"),
+        inbox=tuple(
+            _encrypted(s.sender, s.receiver, s.sealed) for s in _entries(source.inbox, "inbox")
+        ),
+        survivors=_indices(source.survivors, "survivors"),
+        dropped=_indices(source.dropped, "dropped"),
+        failure=failure,
+    )
+
+
 def _checked_state(state: SecAggState) -> SecAggState:
     if not isinstance(state.stage, SecAggStage):
         raise invalid("stage must be a SecAggStage")
     if not isinstance(state.failure, str):
         raise invalid("failure must be a str")
-    return SecAggState(
-        round=_round(state.round),
-        stage=state.stage,
-        index=_integer(state.index, 0, _U32, "index"),
-        threshold=_integer(state.threshold, 0, _U32, "threshold"),
-        neighbours=tuple(
-            _neighbour(n.index, n.cipher_public, n.mask_public)
-            for n in _entries(state.neighbours, "neighbours")
-        ),
-        shared=_indices(state.shared, "shared"),
-        inbox=tuple(
-            _encrypted(s.sender, s.receiver, s.sealed) for s in _entries(state.inbox, "inbox")
-        ),
-        survivors=_indices(state.survivors, "survivors"),
-        dropped=_indices(state.dropped, "dropped"),
-        failure=state.failure[:_MAX_FAILURE],
-    )
+    return _state_from(state, state.stage, state.failure[:_MAX_FAILURE])
 
 
 def encode_state_reply(state: SecAggState) -> bytes:
@@ -242,23 +248,7 @@ def _state_of(reply: Any) -> SecAggState:
         stage = SecAggStage(reply.stage)
     except ValueError:
         raise invalid(f"unknown stage {clean(reply.stage, 40)!r}") from None
-    return SecAggState(
-        round=int(reply.round),
-        stage=stage,
-        index=int(reply.index),
-        threshold=int(reply.threshold),
-        neighbours=tuple(
-            _neighbour(n.index, n.cipher_public, n.mask_public)
-            for n in _entries(reply.neighbours, "neighbours")
-        ),
-        shared=_indices(reply.shared, "shared"),
-        inbox=tuple(
-            _encrypted(s.sender, s.receiver, s.sealed) for s in _entries(reply.inbox, "inbox")
-        ),
-        survivors=_indices(reply.survivors, "survivors"),
-        dropped=_indices(reply.dropped, "dropped"),
-        failure=clean(reply.failure, _MAX_FAILURE),
-    )
+    return _state_from(reply, stage, clean(reply.failure, _MAX_FAILURE))
 
 
 def decode_state_reply(data: bytes) -> SecAggState:
